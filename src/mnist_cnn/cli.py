@@ -1,0 +1,166 @@
+"""`mnist-cnn` command line: each subcommand parses flags and calls one library function."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from mnist_cnn import MnistCnnError, __version__
+from mnist_cnn.config import DATA_FORMATS, TrainConfig
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mnist-cnn",
+        description="Train, evaluate and use the classic Keras MNIST tutorial CNN.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    defaults = TrainConfig()
+    train = commands.add_parser("train", help="train a model and evaluate it on the test set")
+    train.add_argument("--output", "-o", required=True, help="run directory to write")
+    train.add_argument("--overwrite", action="store_true", help="replace a non-empty --output")
+    train.add_argument(
+        "--epochs", type=_positive_int, help=f"passes over the data (default {defaults.epochs})"
+    )
+    train.add_argument(
+        "--batch-size", type=_positive_int, help=f"images per step (default {defaults.batch_size})"
+    )
+    train.add_argument(
+        "--learning-rate",
+        type=_positive_float,
+        help=f"Adam learning rate (default {defaults.learning_rate})",
+    )
+    train.add_argument("--seed", type=int, help=f"random seed (default {defaults.seed})")
+    train.add_argument(
+        "--data-dir", help="directory with the four MNIST IDX files (default: packaged MNIST)"
+    )
+    train.add_argument(
+        "--data-format",
+        choices=DATA_FORMATS,
+        help=f"tensor layout (default {defaults.data_format})",
+    )
+    train.add_argument(
+        "--limit", type=_positive_int, help="train on the first N training images only"
+    )
+
+    evaluate = commands.add_parser("evaluate", help="evaluate a trained run on the test set")
+    evaluate.add_argument("run_dir", metavar="DIR", help="run directory written by 'train'")
+    evaluate.add_argument(
+        "--data-dir", help="directory with the MNIST test files (default: the run's)"
+    )
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_serve_parser(commands)
+    return parser
+
+
+def _train_config(args: argparse.Namespace) -> TrainConfig:
+    overrides = {
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "learning_rate": args.learning_rate,
+        "seed": args.seed,
+        "data_dir": args.data_dir,
+        "data_format": args.data_format,
+        "limit": args.limit,
+    }
+    return TrainConfig().replace(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from mnist_cnn.train import train
+
+    result = train(_train_config(args), args.output, overwrite=args.overwrite)
+    print(f"test loss: {result.metrics['test_loss']:.4f}")
+    print(f"test accuracy: {result.metrics['test_accuracy']:.4f}")
+    print(f"train time: {result.metrics['train_seconds']:.1f} s; run saved to {result.output_dir}")
+    return EXIT_OK
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from mnist_cnn.evaluate import evaluate_run, format_report
+
+    metrics = evaluate_run(args.run_dir, args.data_dir)
+    print(json.dumps(metrics) if args.json else format_report(metrics))
+    return EXIT_OK
+
+
+def _add_serve_parser(commands: argparse._SubParsersAction) -> None:
+    serve = commands.add_parser("serve", help="serve the draw-a-digit page and the HTTP API")
+    serve.add_argument("run_dir", metavar="DIR", help="run directory written by 'train'")
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine)"
+    )
+    serve.add_argument(
+        "--port", type=int, default=8000, help="TCP port, 0 for any free one (default 8000)"
+    )
+    serve.add_argument(
+        "--max-body-bytes",
+        type=_positive_int,
+        help="larger request bodies get 413 before being read (default 2000000)",
+    )
+    serve.add_argument(
+        "--max-in-flight",
+        type=_positive_int,
+        help="more /predict requests at once get 503 + Retry-After (default 64)",
+    )
+    serve.add_argument(
+        "--access-log", action="store_true", help="log every request (costs throughput)"
+    )
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from mnist_cnn.serve import create_app
+
+    limits = {"max_body_bytes": args.max_body_bytes, "max_in_flight": args.max_in_flight}
+    app = create_app(args.run_dir, **{k: v for k, v in limits.items() if v is not None})
+    config = uvicorn.Config(
+        app, host=args.host, port=args.port, access_log=args.access_log, server_header=False
+    )
+    server = uvicorn.Server(config)
+    server.run()
+    return EXIT_OK if server.started else EXIT_ERROR
+
+
+COMMANDS = {"train": run_train, "evaluate": run_evaluate, "serve": run_serve}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # argparse exits 2 on usage errors, 0 on --help
+        return int(exit_.code or 0)
+    try:
+        return COMMANDS[args.command](args)
+    except MnistCnnError as error:
+        print(f"mnist-cnn: error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("mnist-cnn: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""Test-set metrics: loss, accuracy, per-class accuracy and the confusion matrix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mnist_cnn.data import NUM_CLASSES, Split, load_mnist, to_model_input
+
+# Keras clips probabilities to [epsilon, 1 - epsilon] before taking the log; so do we, so that
+# the loss here equals what model.evaluate() reports.
+EPSILON = 1e-7
+
+
+def metrics_from_probabilities(probabilities: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
+    """Categorical cross-entropy, accuracy, per-class accuracy and confusion matrix."""
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    labels = np.asarray(labels, dtype=np.int64)
+    clipped = np.clip(probabilities, EPSILON, 1.0 - EPSILON)
+    clipped /= clipped.sum(axis=1, keepdims=True)
+    loss = float(-np.mean(np.log(clipped[np.arange(len(labels)), labels])))
+    predicted = probabilities.argmax(axis=1)
+    confusion = np.zeros((NUM_CLASSES, NUM_CLASSES), dtype=np.int64)  # rows: true, cols: predicted
+    np.add.at(confusion, (labels, predicted), 1)
+    per_class_total = confusion.sum(axis=1)
+    per_class = np.divide(
+        np.diag(confusion), per_class_total, out=np.zeros(NUM_CLASSES), where=per_class_total > 0
+    )
+    return {
+        "test_loss": loss,
+        "test_accuracy": float(np.mean(predicted == labels)),
+        "per_class_accuracy": [float(value) for value in per_class],
+        "confusion_matrix": confusion.tolist(),
+    }
+
+
+def predict_probabilities(model: Any, images: np.ndarray, data_format: str) -> np.ndarray:
+    """Class probabilities for uint8 (N, 28, 28) images, in large batches."""
+    return np.asarray(
+        model.predict(to_model_input(images, data_format), batch_size=1000, verbose=0)
+    )
+
+
+def evaluate_model(model: Any, split: Split, data_format: str) -> dict[str, Any]:
+    probabilities = predict_probabilities(model, split.images, data_format)
+    return metrics_from_probabilities(probabilities, split.labels)
+
+
+def evaluate_run(run_dir: str | Path, data_dir: str | None = None) -> dict[str, Any]:
+    """Load a trained run (safe mode) and evaluate it on the test split."""
+    from mnist_cnn.predict import load_run  # loads Keras: keep it out of module import
+
+    run = load_run(run_dir)
+    dataset = load_mnist(data_dir if data_dir is not None else run.config.data_dir)
+    return evaluate_model(run.model, dataset.test, run.config.data_format)
+
+
+def format_report(metrics: dict[str, Any]) -> str:
+    lines = [
+        f"test loss: {metrics['test_loss']:.4f}",
+        f"test accuracy: {metrics['test_accuracy']:.4f}",
+        "per-class accuracy:",
+        "  "
+        + "  ".join(
+            f"{digit}: {value:.4f}" for digit, value in enumerate(metrics["per_class_accuracy"])
+        ),
+        "confusion matrix (rows: true digit, columns: predicted digit):",
+        "      " + "".join(f"{digit:>6}" for digit in range(NUM_CLASSES)),
+    ]
+    for digit, row in enumerate(metrics["confusion_matrix"]):
+        lines.append(f"{digit:>6}" + "".join(f"{count:>6}" for count in row))
+    return "\n".join(lines)

@@ -1,0 +1,39 @@
+"""The tutorial network: build_model(config) -> keras.Model."""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from mnist_cnn.data import IMAGE_SIZE, NUM_CLASSES
+
+TUTORIAL_PARAMETERS = 3_274_634  # the count the tutorial's model.summary() printed
+
+
+def input_shape(data_format: str) -> tuple[int, int, int]:
+    if data_format == "channels_first":
+        return (1, IMAGE_SIZE, IMAGE_SIZE)
+    return (IMAGE_SIZE, IMAGE_SIZE, 1)
+
+
+def build_model(data_format: str = "channels_last") -> keras.Model:
+    """Conv(32,5x5) -> pool -> Conv(64,5x5) -> pool -> Dense(1024) -> Dense(10) softmax.
+
+    Layer outputs (channels_first): 32x28x28 -> 32x14x14 -> 64x14x14 -> 64x7x7 -> 3136 -> 1024
+    -> 10. The layout only changes where the channel axis sits, not the weights' count.
+    """
+    conv = {"kernel_size": 5, "strides": 1, "padding": "same", "data_format": data_format}
+    pool = {"pool_size": 2, "strides": 2, "padding": "same", "data_format": data_format}
+    return keras.Sequential(
+        [
+            keras.Input(shape=input_shape(data_format), name="image"),
+            layers.Conv2D(32, activation="relu", name="conv1", **conv),
+            layers.MaxPooling2D(name="pool1", **pool),
+            layers.Conv2D(64, activation="relu", name="conv2", **conv),
+            layers.MaxPooling2D(name="pool2", **pool),
+            layers.Flatten(data_format=data_format, name="flatten"),
+            layers.Dense(1024, activation="relu", name="dense"),
+            layers.Dense(NUM_CLASSES, activation="softmax", name="probabilities"),
+        ],
+        name="tutorial_cnn",
+    )

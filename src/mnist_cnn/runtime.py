@@ -1,0 +1,62 @@
+"""The one place that talks to TensorFlow directly: threads, determinism, compiled inference.
+
+Everything else in mnist-cnn is backend-agnostic Keras.
+"""
+
+from __future__ import annotations
+
+import os
+
+import keras
+
+
+def cpu_count() -> int:
+    """CPUs this process may run on (respects taskset/cgroup affinity, unlike os.cpu_count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def configure(seed: int | None = None) -> None:
+    """Fix thread pools to the CPUs available and seed every random generator.
+
+    Left to itself TensorFlow sized its pools differently from run to run here (one core busy
+    in some runs); fixing both pools to the CPU count makes the thread use the same every run.
+    TensorFlow's `enable_op_determinism` is not used: Keras turns XLA off under it, and the
+    model is compiled with XLA (see train.compile_model); runs are reproducible without it on
+    CPU (tests/test_train.py checks identical metrics for the same seed).
+    """
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(cpu_count())
+        tf.config.threading.set_inter_op_parallelism_threads(cpu_count())
+    except RuntimeError:  # already initialised in this process: the first setting stays
+        pass
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+
+
+def library_versions() -> dict[str, str]:
+    import numpy
+    import tensorflow as tf
+
+    return {"keras": keras.__version__, "tensorflow": tf.__version__, "numpy": numpy.__version__}
+
+
+def compiled_call(model: keras.Model):
+    """A traced function `images -> probabilities` of the model: no `model.predict` overhead.
+
+    `model.predict` builds a data pipeline per call (tens of ms); a traced call with a fixed
+    input signature costs about a millisecond for one image and never retraces on batch size.
+    """
+    import tensorflow as tf
+
+    signature = [tf.TensorSpec((None, *model.input_shape[1:]), tf.float32)]
+
+    @tf.function(input_signature=signature, reduce_retracing=True)
+    def call(images):
+        return model(images, training=False)
+
+    return lambda images: call(images).numpy()

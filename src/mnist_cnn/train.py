@@ -1,0 +1,194 @@
+"""train(config, output_dir) -> TrainResult: fit the tutorial network and save the run atomically.
+
+A run directory holds `model.keras`, `config.json` (every setting, library versions, data
+hashes), `metrics.json`, `history.csv` (per epoch) and `batches.csv` (every `log_every` batches,
+so that even a single epoch draws a training curve).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from mnist_cnn import MnistCnnError, __version__, files, runtime
+from mnist_cnn.config import TrainConfig
+from mnist_cnn.data import Dataset, load_mnist, one_hot, to_model_input
+from mnist_cnn.evaluate import evaluate_model
+from mnist_cnn.model import build_model
+from mnist_cnn.predict import CONFIG_FILE, MODEL_FILE
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    output_dir: Path
+    metrics: dict[str, Any]
+    model: keras.Model
+
+
+class BatchLogger(keras.callbacks.Callback):
+    """Records the running loss and accuracy every `every` batches (Keras logs per epoch)."""
+
+    def __init__(self, every: int) -> None:
+        super().__init__()
+        self.every = every
+        self.rows: list[dict[str, float]] = []
+        self.epoch = 0
+        self.step = 0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.step += 1
+        if logs and (batch + 1) % self.every == 0:
+            self.rows.append(
+                {
+                    "step": self.step,
+                    "epoch": self.epoch + 1,
+                    "loss": float(logs["loss"]),
+                    "accuracy": float(logs["accuracy"]),
+                }
+            )
+
+
+def check_output_dir(output_dir: Path, overwrite: bool) -> None:
+    if output_dir.exists() and not output_dir.is_dir():
+        raise MnistCnnError(f"{output_dir}: exists and is not a directory")
+    if output_dir.is_dir() and any(output_dir.iterdir()) and not overwrite:
+        raise MnistCnnError(
+            f"{output_dir}: directory is not empty (pass --overwrite to replace its run)"
+        )
+
+
+def compile_model(model: keras.Model, config: TrainConfig) -> None:
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate),
+        loss="categorical_crossentropy",
+        metrics=["accuracy"],
+        # XLA: TensorFlow's own CPU kernels cannot train channels_first convolutions
+        # ("Conv2DCustomBackpropInputOp only supports NHWC"); XLA's can, for either layout.
+        jit_compile=True,
+    )
+
+
+def _csv_text(rows: list[dict[str, Any]]) -> str:
+    buffer = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def _epoch_rows(history: keras.callbacks.History) -> list[dict[str, Any]]:
+    keys = list(history.history)
+    return [
+        {"epoch": epoch + 1, **{key: float(history.history[key][epoch]) for key in keys}}
+        for epoch in range(len(history.epoch))
+    ]
+
+
+def train(
+    config: TrainConfig,
+    output_dir: str | Path,
+    *,
+    overwrite: bool = False,
+    dataset: Dataset | None = None,
+    verbose: str | int = "auto",
+) -> TrainResult:
+    """Train `config` on MNIST, evaluate on the 10,000 test images, save the run to `output_dir`.
+
+    Data and the output directory are checked before anything is written.
+    """
+    output_dir = Path(output_dir)
+    check_output_dir(output_dir, overwrite)
+    if dataset is None:
+        dataset = load_mnist(config.data_dir)
+    runtime.configure(config.seed)
+
+    train_images, train_labels = dataset.train.images, dataset.train.labels
+    if config.limit is not None:
+        train_images, train_labels = train_images[: config.limit], train_labels[: config.limit]
+    x_train = to_model_input(train_images, config.data_format)
+    y_train = one_hot(train_labels)
+
+    model = build_model(config.data_format)
+    compile_model(model, config)
+    batch_logger = BatchLogger(config.log_every)
+    callbacks = [batch_logger, keras.callbacks.TerminateOnNaN()]
+
+    started = time.perf_counter()
+    history = model.fit(
+        x_train,
+        y_train,
+        batch_size=config.batch_size,
+        epochs=config.epochs,
+        shuffle=True,
+        callbacks=callbacks,
+        verbose=verbose,
+    )
+    train_seconds = time.perf_counter() - started
+    if model.stop_training or not np.isfinite(history.history["loss"][-1]):
+        raise MnistCnnError("training diverged (loss became NaN); try a lower --learning-rate")
+
+    started = time.perf_counter()
+    evaluation = evaluate_model(model, dataset.test, config.data_format)
+    evaluate_seconds = time.perf_counter() - started
+
+    metrics = {
+        "test_loss": evaluation["test_loss"],
+        "test_accuracy": evaluation["test_accuracy"],
+        "train_seconds": train_seconds,
+        "evaluate_seconds": evaluate_seconds,
+        "train_images": len(train_images),
+        "images_per_second": len(train_images) * config.epochs / train_seconds,
+        "epochs": config.epochs,
+        "batch_size": config.batch_size,
+        "learning_rate": config.learning_rate,
+        "seed": config.seed,
+        "per_class_accuracy": evaluation["per_class_accuracy"],
+        "confusion_matrix": evaluation["confusion_matrix"],
+    }
+    save_run(output_dir, model, config, dataset, metrics, history, batch_logger.rows)
+    return TrainResult(output_dir=output_dir, metrics=metrics, model=model)
+
+
+def save_run(
+    output_dir: Path,
+    model: keras.Model,
+    config: TrainConfig,
+    dataset: Dataset,
+    metrics: dict[str, Any],
+    history: keras.callbacks.History,
+    batch_rows: list[dict[str, Any]],
+) -> None:
+    """Write every file of the run atomically; model last among the big ones, config last of all.
+
+    `config.json` is what evaluate/predict read first, so it is written after the model: a run
+    interrupted mid-save is never taken for a complete one.
+    """
+    output_dir.mkdir(parents=True, exist_ok=True)
+    files.write_text(output_dir / "history.csv", _csv_text(_epoch_rows(history)))
+    files.write_text(output_dir / "batches.csv", _csv_text(batch_rows))
+    files.write_json(output_dir / "metrics.json", metrics)
+    files.save_with(output_dir / MODEL_FILE, model.save)
+    files.write_json(
+        output_dir / CONFIG_FILE,
+        {
+            "config": config.to_dict(),
+            "mnist_cnn_version": __version__,
+            "versions": runtime.library_versions(),
+            "python": platform.python_version(),
+            "machine": platform.machine(),
+            "data_source": dataset.source,
+            "data_sha256": dataset.sha256,
+        },
+    )

@@ -1,0 +1,82 @@
+"""Shared fixtures: tiny MNIST-format data sets and a tiny trained run."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mnist_cnn.data import IMAGES_MAGIC, LABELS_MAGIC, SPLIT_FILES, load_mnist
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--skip-slow", action="store_true", help="skip tests marked slow")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--skip-slow"):
+        skip = pytest.mark.skip(reason="--skip-slow given")
+        for item in items:
+            if "slow" in item.keywords:
+                item.add_marker(skip)
+
+
+def idx_bytes(array: np.ndarray, magic: int) -> bytes:
+    header = magic.to_bytes(4, "big") + b"".join(n.to_bytes(4, "big") for n in array.shape)
+    return header + np.ascontiguousarray(array, dtype=np.uint8).tobytes()
+
+
+def write_idx_dir(
+    directory: Path,
+    splits: dict[str, tuple[np.ndarray, np.ndarray]],
+    *,
+    compress: bool = True,
+) -> Path:
+    """Write images/labels per split under the canonical MNIST file names."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for split, (images, labels) in splits.items():
+        image_name, label_name = SPLIT_FILES[split]
+        for name, array, magic in (
+            (image_name, images, IMAGES_MAGIC),
+            (label_name, labels, LABELS_MAGIC),
+        ):
+            data = idx_bytes(array, magic)
+            if compress:
+                (directory / f"{name}.gz").write_bytes(gzip.compress(data, mtime=0))
+            else:
+                (directory / name).write_bytes(data)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    return load_mnist()
+
+
+@pytest.fixture(scope="session")
+def tiny_splits(mnist):
+    """512 training and 200 test images of the real MNIST (structurally valid, not pinned)."""
+    return {
+        "train": (mnist.train.images[:512], mnist.train.labels[:512]),
+        "test": (mnist.test.images[:200], mnist.test.labels[:200]),
+    }
+
+
+@pytest.fixture
+def tiny_data_dir(tmp_path, tiny_splits) -> Path:
+    return write_idx_dir(tmp_path / "tiny-mnist", tiny_splits)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, tiny_splits) -> Path:
+    """A run trained for one epoch on 512 images (seconds): for evaluate/predict/report tests."""
+    from mnist_cnn.config import TrainConfig
+    from mnist_cnn.train import train
+
+    data_dir = write_idx_dir(tmp_path_factory.mktemp("data") / "tiny", tiny_splits)
+    output = tmp_path_factory.mktemp("runs") / "tiny"
+    config = TrainConfig(data_dir=str(data_dir), batch_size=64, learning_rate=1e-3, log_every=2)
+    train(config, output, verbose=0)
+    return output

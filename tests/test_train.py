@@ -1,0 +1,87 @@
+import csv
+import json
+
+import pytest
+
+from mnist_cnn import MnistCnnError
+from mnist_cnn.config import TrainConfig
+from mnist_cnn.data import PACKAGED_DIR
+from mnist_cnn.train import train
+
+RUN_FILES = {"model.keras", "config.json", "metrics.json", "history.csv", "batches.csv"}
+
+
+def test_tiny_run_writes_every_file(tiny_run):
+    assert {p.name for p in tiny_run.iterdir()} == RUN_FILES
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    for key in (
+        "test_loss",
+        "test_accuracy",
+        "train_seconds",
+        "epochs",
+        "batch_size",
+        "learning_rate",
+        "seed",
+    ):
+        assert key in metrics
+    assert metrics["train_images"] == 512
+    assert 0.5 < metrics["test_accuracy"] <= 1.0  # 512 images at lr 1e-3 learn something
+    saved = json.loads((tiny_run / "config.json").read_text())
+    assert saved["config"]["batch_size"] == 64
+    assert set(saved["versions"]) >= {"keras", "tensorflow", "numpy"}
+    assert len(saved["data_sha256"]) == 4
+    batches = list(csv.DictReader((tiny_run / "batches.csv").open()))
+    assert [int(row["step"]) for row in batches] == [2, 4, 6, 8]  # 512/64 = 8 steps, every 2
+    epochs = list(csv.DictReader((tiny_run / "history.csv").open()))
+    assert len(epochs) == 1 and float(epochs[0]["loss"]) > 0
+
+
+def test_same_seed_same_metrics(tmp_path, tiny_data_dir):
+    config = TrainConfig(data_dir=str(tiny_data_dir), limit=256, seed=3)
+    first = train(config, tmp_path / "a", verbose=0).metrics
+    second = train(config, tmp_path / "b", verbose=0).metrics
+    assert first["test_loss"] == second["test_loss"]
+    assert first["test_accuracy"] == second["test_accuracy"]
+    other = train(config.replace(seed=4), tmp_path / "c", verbose=0).metrics
+    assert other["test_loss"] != first["test_loss"]
+
+
+def test_channels_first_still_trains(tmp_path, tiny_data_dir):
+    config = TrainConfig(data_dir=str(tiny_data_dir), limit=128, data_format="channels_first")
+    result = train(config, tmp_path / "cf", verbose=0)
+    assert result.model.input_shape == (None, 1, 28, 28)
+    assert 0.0 <= result.metrics["test_accuracy"] <= 1.0
+
+
+def test_non_empty_output_is_refused_unless_overwrite(tmp_path, tiny_data_dir):
+    output = tmp_path / "run"
+    output.mkdir()
+    (output / "keep.txt").write_text("precious")
+    config = TrainConfig(data_dir=str(tiny_data_dir), limit=64)
+    with pytest.raises(MnistCnnError, match="not empty.*--overwrite"):
+        train(config, output, verbose=0)
+    assert {p.name for p in output.iterdir()} == {"keep.txt"}
+    train(config, output, overwrite=True, verbose=0)
+    assert RUN_FILES <= {p.name for p in output.iterdir()}
+
+
+def test_bad_data_writes_nothing(tmp_path, tiny_data_dir):
+    path = tiny_data_dir / "train-images-idx3-ubyte.gz"
+    path.write_bytes(path.read_bytes()[:100])
+    output = tmp_path / "never"
+    with pytest.raises(MnistCnnError, match="train-images-idx3-ubyte.gz"):
+        train(TrainConfig(data_dir=str(tiny_data_dir)), output, verbose=0)
+    assert not output.exists()
+
+
+@pytest.mark.slow
+def test_tutorial_recipe_reaches_97_percent(tmp_path):
+    """The full tutorial recipe: 1 epoch, batch 32, Adam 1e-4 on all 60,000 images."""
+    result = train(TrainConfig(), tmp_path / "tutorial", verbose=2)
+    assert result.metrics["train_images"] == 60_000
+    assert result.metrics["test_accuracy"] >= 0.97
+    assert sum(map(sum, result.metrics["confusion_matrix"])) == 10_000
+    assert (
+        str(PACKAGED_DIR)
+        == json.loads((tmp_path / "tutorial" / "config.json").read_text())["data_source"]
+    )
