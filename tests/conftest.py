@@ -80,3 +80,14 @@ def tiny_run(tmp_path_factory, tiny_splits) -> Path:
     config = TrainConfig(data_dir=str(data_dir), batch_size=64, learning_rate=1e-3, log_every=2)
     train(config, output, verbose=0)
     return output
+
+
+@pytest.fixture(scope="session")
+def tutorial_run(tmp_path_factory) -> Path:
+    """The full tutorial recipe (minutes): trained once per session, for the slow tests."""
+    from mnist_cnn.config import TrainConfig
+    from mnist_cnn.train import train
+
+    output = tmp_path_factory.mktemp("runs") / "tutorial"
+    train(TrainConfig(), output, verbose=2)
+    return output
