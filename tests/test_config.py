@@ -3,7 +3,7 @@ import json
 import pytest
 
 from mnist_cnn import MnistCnnError
-from mnist_cnn.config import TrainConfig, load_config
+from mnist_cnn.config import RECIPES, TrainConfig, load_config, recipe_config
 
 
 def test_defaults_are_the_tutorial_recipe():
@@ -22,7 +22,7 @@ def test_invalid_values_are_refused(field, value):
 
 
 def test_round_trip_through_json(tmp_path):
-    config = TrainConfig(epochs=3, seed=7, extra={"schedule": "onecycle"})
+    config = TrainConfig(epochs=3, seed=7, schedule="warmup_cosine", shift=0.1)
     path = tmp_path / "config.json"
     path.write_text(json.dumps({"config": config.to_dict()}))
     assert load_config(str(path)) == config
@@ -36,3 +36,13 @@ def test_unknown_fields_and_bad_json_are_named(tmp_path):
     path.write_text("{not json")
     with pytest.raises(MnistCnnError, match="config.json: not a readable JSON"):
         load_config(str(path))
+
+
+def test_recipes_apply_and_flags_override():
+    assert recipe_config("tutorial") == TrainConfig()
+    fast = recipe_config("fast", seed=5, epochs=None)
+    assert fast.recipe == "fast" and fast.seed == 5
+    assert fast.batch_size == RECIPES["fast"]["batch_size"]
+    assert recipe_config("best").augments and not TrainConfig().augments
+    with pytest.raises(MnistCnnError, match="unknown recipe 'quick'.*tutorial, fast, best"):
+        recipe_config("quick")

@@ -84,3 +84,15 @@ def test_tutorial_recipe_reaches_97_percent(tutorial_run):
     saved = json.loads((tutorial_run / "config.json").read_text())
     assert saved["data_source"] == str(PACKAGED_DIR)
     assert saved["config"]["batch_size"] == 32 and saved["config"]["learning_rate"] == 1e-4
+
+
+@pytest.mark.parametrize("recipe", ["fast", "best"])
+def test_recipes_train_a_few_steps(tmp_path, tiny_data_dir, recipe):
+    from mnist_cnn.config import recipe_config
+
+    config = recipe_config(recipe, data_dir=str(tiny_data_dir), limit=256, epochs=1)
+    result = train(config, tmp_path / recipe, verbose=0)
+    assert result.model.count_params() == 3_274_634  # augmentation is not saved with the model
+    saved = json.loads((tmp_path / recipe / "config.json").read_text())["config"]
+    assert saved["recipe"] == recipe and saved["schedule"] == "warmup_cosine"
+    assert 0.0 <= result.metrics["test_accuracy"] <= 1.0

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from mnist_cnn import MnistCnnError, __version__
-from mnist_cnn.config import DATA_FORMATS, TrainConfig
+from mnist_cnn.config import DATA_FORMATS, RECIPES, TrainConfig, recipe_config
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
@@ -52,6 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--seed", type=int, help=f"random seed (default {defaults.seed})")
     train.add_argument(
+        "--recipe",
+        choices=list(RECIPES),
+        default="tutorial",
+        help="preset settings (default tutorial; see config.RECIPES); other flags override it",
+    )
+    train.add_argument(
         "--data-dir", help="directory with the four MNIST IDX files (default: packaged MNIST)"
     )
     train.add_argument(
@@ -83,7 +89,7 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
         "data_format": args.data_format,
         "limit": args.limit,
     }
-    return TrainConfig().replace(**{k: v for k, v in overrides.items() if v is not None})
+    return recipe_config(args.recipe, **overrides)
 
 
 def run_train(args: argparse.Namespace) -> int:

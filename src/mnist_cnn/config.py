@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from mnist_cnn import MnistCnnError
 
 DATA_FORMATS = ("channels_last", "channels_first")
+SCHEDULES = ("constant", "warmup_cosine")
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,17 @@ class TrainConfig:
     limit: int | None = None  # train on the first N training images only (quick runs)
     data_dir: str | None = None  # None: the MNIST files packaged with mnist-cnn
     log_every: int = 50  # record loss/accuracy every N batches for the training curves
-    extra: dict[str, Any] = field(default_factory=dict)  # recipe-specific settings
+    # "constant" (the tutorial) or "warmup_cosine": linear warm-up to learning_rate over
+    # warmup_fraction of all steps, then cosine decay to zero by the last step.
+    schedule: str = "constant"
+    warmup_fraction: float = 0.1
+    label_smoothing: float = 0.0  # weight moved from the true class to all classes (0: off)
+    # Random augmentation during training only (0: off). shift is a fraction of the 28 px side,
+    # rotation in degrees, zoom a fraction of the size (in or out).
+    shift: float = 0.0
+    rotation_degrees: float = 0.0
+    zoom: float = 0.0
+    steps_per_execution: int = 1  # batches per compiled call: fewer Python round trips
 
     def __post_init__(self) -> None:
         checks = [
@@ -39,6 +50,28 @@ class TrainConfig:
             (self.seed >= 0, f"seed must be >= 0, got {self.seed}"),
             (self.limit is None or self.limit >= 1, f"limit must be >= 1, got {self.limit}"),
             (self.log_every >= 1, f"log_every must be >= 1, got {self.log_every}"),
+            (
+                self.schedule in SCHEDULES,
+                f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}",
+            ),
+            (
+                0 <= self.warmup_fraction < 1,
+                f"warmup_fraction must be in [0, 1), got {self.warmup_fraction}",
+            ),
+            (
+                0 <= self.label_smoothing < 1,
+                f"label_smoothing must be in [0, 1), got {self.label_smoothing}",
+            ),
+            (0 <= self.shift < 0.5, f"shift must be in [0, 0.5), got {self.shift}"),
+            (
+                0 <= self.rotation_degrees <= 180,
+                f"rotation_degrees must be in [0, 180], got {self.rotation_degrees}",
+            ),
+            (0 <= self.zoom < 1, f"zoom must be in [0, 1), got {self.zoom}"),
+            (
+                self.steps_per_execution >= 1,
+                f"steps_per_execution must be >= 1, got {self.steps_per_execution}",
+            ),
             (
                 self.data_format in DATA_FORMATS,
                 f"data_format must be one of {', '.join(DATA_FORMATS)}, got {self.data_format!r}",
@@ -61,6 +94,47 @@ class TrainConfig:
 
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)
+
+    @property
+    def augments(self) -> bool:
+        return self.shift > 0 or self.rotation_degrees > 0 or self.zoom > 0
+
+
+# Named presets on the tutorial architecture; command-line flags override any value.
+RECIPES: dict[str, dict[str, Any]] = {
+    # Exactly the tutorial: Adam 1e-4, batch 32, one epoch, constant learning rate.
+    "tutorial": {},
+    # Time to 99%: RECIPE_FAST_PLACEHOLDER
+    "fast": {
+        "batch_size": 128,
+        "learning_rate": 2e-3,
+        "schedule": "warmup_cosine",
+        "warmup_fraction": 0.1,
+        "epochs": 1,
+        "steps_per_execution": 8,
+    },
+    # Best accuracy: RECIPE_BEST_PLACEHOLDER
+    "best": {
+        "batch_size": 128,
+        "learning_rate": 2e-3,
+        "schedule": "warmup_cosine",
+        "warmup_fraction": 0.05,
+        "epochs": 15,
+        "label_smoothing": 0.1,
+        "shift": 0.1,
+        "rotation_degrees": 10.0,
+        "zoom": 0.1,
+        "steps_per_execution": 8,
+    },
+}
+
+
+def recipe_config(name: str = "tutorial", **overrides: Any) -> TrainConfig:
+    """The preset `name` with `overrides` (None values are ignored) applied on top."""
+    if name not in RECIPES:
+        raise MnistCnnError(f"unknown recipe {name!r} (expected one of {', '.join(RECIPES)})")
+    values = {**RECIPES[name], **{k: v for k, v in overrides.items() if v is not None}}
+    return TrainConfig(recipe=name, **values)
 
 
 def load_config(path: str) -> TrainConfig:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import platform
 import time
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Any
 
 import keras
 import numpy as np
+from keras import layers
 
 from mnist_cnn import MnistCnnError, __version__, files, runtime
 from mnist_cnn.config import TrainConfig
@@ -68,11 +70,42 @@ def check_output_dir(output_dir: Path, overwrite: bool) -> None:
         )
 
 
-def compile_model(model: keras.Model, config: TrainConfig) -> None:
+def learning_rate(
+    config: TrainConfig, total_steps: int
+) -> float | keras.optimizers.schedules.LearningRateSchedule:
+    if config.schedule == "constant":
+        return config.learning_rate
+    warmup_steps = int(config.warmup_fraction * total_steps)
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=config.learning_rate / 10 if warmup_steps else config.learning_rate,
+        decay_steps=max(total_steps - warmup_steps, 1),
+        warmup_target=config.learning_rate if warmup_steps else None,
+        warmup_steps=warmup_steps,
+    )
+
+
+def augmenter(config: TrainConfig) -> keras.Sequential:
+    """Random shifts, rotations and zooms, active in training only; black (0) fills the edges."""
+    fill = {"fill_mode": "constant", "fill_value": 0.0, "data_format": config.data_format}
+    steps: list[keras.Layer] = []
+    if config.rotation_degrees > 0:
+        factor = config.rotation_degrees / 360  # Keras takes a fraction of a full turn
+        steps.append(layers.RandomRotation(factor, seed=config.seed, **fill))
+    if config.zoom > 0:
+        steps.append(layers.RandomZoom(config.zoom, seed=config.seed + 1, **fill))
+    if config.shift > 0:
+        steps.append(
+            layers.RandomTranslation(config.shift, config.shift, seed=config.seed + 2, **fill)
+        )
+    return keras.Sequential(steps, name="augment")
+
+
+def compile_model(model: keras.Model, config: TrainConfig, total_steps: int) -> None:
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate),
-        loss="categorical_crossentropy",
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate(config, total_steps)),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
         metrics=["accuracy"],
+        steps_per_execution=config.steps_per_execution,
         # XLA: TensorFlow's own CPU kernels cannot train channels_first convolutions
         # ("Conv2DCustomBackpropInputOp only supports NHWC"); XLA's can, for either layout.
         jit_compile=True,
@@ -121,12 +154,15 @@ def train(
     y_train = one_hot(train_labels)
 
     model = build_model(config.data_format)
-    compile_model(model, config)
+    steps_per_epoch = math.ceil(len(x_train) / config.batch_size)
+    # Augmentation wraps the model for training only: the saved model is the plain network.
+    trained = keras.Sequential([augmenter(config), model]) if config.augments else model
+    compile_model(trained, config, steps_per_epoch * config.epochs)
     batch_logger = BatchLogger(config.log_every)
     callbacks = [batch_logger, keras.callbacks.TerminateOnNaN()]
 
     started = time.perf_counter()
-    history = model.fit(
+    history = trained.fit(
         x_train,
         y_train,
         batch_size=config.batch_size,
@@ -136,7 +172,7 @@ def train(
         verbose=verbose,
     )
     train_seconds = time.perf_counter() - started
-    if model.stop_training or not np.isfinite(history.history["loss"][-1]):
+    if trained.stop_training or not np.isfinite(history.history["loss"][-1]):
         raise MnistCnnError("training diverged (loss became NaN); try a lower --learning-rate")
 
     started = time.perf_counter()
