@@ -36,29 +36,37 @@ class TrainResult:
 
 
 class BatchLogger(keras.callbacks.Callback):
-    """Records the running loss and accuracy every `every` batches (Keras logs per epoch)."""
+    """Records the running loss and accuracy every `every` batches (Keras logs per epoch).
+
+    With steps_per_execution > 1 Keras calls back once per group of batches, so a row is
+    written at the first call at or past each multiple of `every`.
+    """
 
     def __init__(self, every: int) -> None:
         super().__init__()
         self.every = every
         self.rows: list[dict[str, float]] = []
         self.epoch = 0
-        self.step = 0
+        self.steps_before_epoch = 0
+        self.steps_done = 0
+        self.next_log = every
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self.epoch = epoch
+        self.steps_before_epoch = self.steps_done
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        self.step += 1
-        if logs and (batch + 1) % self.every == 0:
+        self.steps_done = self.steps_before_epoch + batch + 1
+        if logs and self.steps_done >= self.next_log:
             self.rows.append(
                 {
-                    "step": self.step,
+                    "step": self.steps_done,
                     "epoch": self.epoch + 1,
                     "loss": float(logs["loss"]),
                     "accuracy": float(logs["accuracy"]),
                 }
             )
+            self.next_log = (self.steps_done // self.every + 1) * self.every
 
 
 def check_output_dir(output_dir: Path, overwrite: bool) -> None:
@@ -136,10 +144,12 @@ def train(
     overwrite: bool = False,
     dataset: Dataset | None = None,
     verbose: str | int = "auto",
+    callbacks: list[keras.callbacks.Callback] | None = None,
 ) -> TrainResult:
     """Train `config` on MNIST, evaluate on the 10,000 test images, save the run to `output_dir`.
 
-    Data and the output directory are checked before anything is written.
+    Data and the output directory are checked before anything is written. Extra `callbacks`
+    run after the built-in ones (the benchmarks use this to probe accuracy during training).
     """
     output_dir = Path(output_dir)
     check_output_dir(output_dir, overwrite)
@@ -159,7 +169,7 @@ def train(
     trained = keras.Sequential([augmenter(config), model]) if config.augments else model
     compile_model(trained, config, steps_per_epoch * config.epochs)
     batch_logger = BatchLogger(config.log_every)
-    callbacks = [batch_logger, keras.callbacks.TerminateOnNaN()]
+    callbacks = [batch_logger, keras.callbacks.TerminateOnNaN(), *(callbacks or [])]
 
     started = time.perf_counter()
     history = trained.fit(

@@ -1,0 +1,251 @@
+"""Training speed and time-to-accuracy: recipes side by side, alternating, N seeds.
+
+    .venv/bin/python benchmarks/train_speed.py --seeds 5 --recipes tutorial fast
+
+Each (seed, recipe) trains in a fresh subprocess, in the order seed 0: tutorial, fast; seed 1:
+tutorial, fast; ... so that machine noise hits both alike. During training a probe evaluates the
+10,000 test images at fixed fractions of an epoch; its time is taken off the training clock
+(benchmark-only mode: `mnist-cnn train` runs no probe). The fp32 matmul peak is measured before
+and after, in the same run. Everything goes to a JSON file beside the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+# Multiply-adds of one forward pass of the tutorial net (conv1, conv2, dense, output).
+FORWARD_MACS = 28 * 28 * 32 * 25 + 14 * 14 * 64 * 25 * 32 + 3136 * 1024 + 1024 * 10
+TRAIN_FLOP_PER_IMAGE = 3 * 2 * FORWARD_MACS  # forward + two backward products, 2 FLOP per MAC
+
+
+def matmul_peak_gflops(size: int = 4096, repeats: int = 5) -> float:
+    a = np.random.default_rng(0).random((size, size), dtype=np.float32)
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        a @ a
+        best = min(best, time.perf_counter() - started)
+    return 2 * size**3 / best / 1e9
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
+def worker(recipe: str, seed: int, probe_fraction: float, output: str) -> None:
+    """One training run with accuracy probes; prints a JSON object."""
+    import keras
+
+    from mnist_cnn import runtime
+    from mnist_cnn.config import recipe_config
+    from mnist_cnn.data import load_mnist, to_model_input
+    from mnist_cnn.evaluate import metrics_from_probabilities
+    from mnist_cnn.train import train
+
+    dataset = load_mnist()
+    config = recipe_config(recipe, seed=seed)
+    steps_per_epoch = -(-len(dataset.train.images) // config.batch_size)
+    probe_every = max(1, round(probe_fraction * steps_per_epoch))
+    test_inputs = to_model_input(dataset.test.images, config.data_format)
+
+    class Probe(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.points: list[dict[str, float]] = []
+            self.excluded = 0.0
+            self.epoch_offset = 0
+            self.next_probe = probe_every
+            self.call = None
+
+        def on_train_begin(self, logs=None) -> None:
+            self.started = time.perf_counter()
+
+        def on_epoch_begin(self, epoch, logs=None) -> None:
+            self.epoch_offset = epoch * steps_per_epoch
+
+        def on_train_batch_end(self, batch, logs=None) -> None:
+            step = self.epoch_offset + batch + 1
+            if step < self.next_probe:
+                return
+            self.next_probe = (step // probe_every + 1) * probe_every
+            paused = time.perf_counter()
+            elapsed = paused - self.started - self.excluded
+            if self.call is None:  # traced once; it reads the live weights at every probe
+                network = self.model.layers[-1] if config.augments else self.model
+                self.call = runtime.compiled_call(network)
+            probabilities = self.call(test_inputs)
+            accuracy = metrics_from_probabilities(probabilities, dataset.test.labels)
+            self.excluded += time.perf_counter() - paused
+            self.points.append(
+                {
+                    "epochs": step / steps_per_epoch,
+                    "train_seconds": elapsed,
+                    "test_accuracy": accuracy["test_accuracy"],
+                }
+            )
+
+    probe = Probe()
+    result = train(config, output, dataset=dataset, verbose=0, callbacks=[probe])
+    metrics = result.metrics
+    train_seconds = metrics["train_seconds"] - probe.excluded
+    reached = [p for p in probe.points if p["test_accuracy"] >= 0.99]
+    print(
+        json.dumps(
+            {
+                "recipe": recipe,
+                "seed": seed,
+                "config": config.to_dict(),
+                "train_seconds": train_seconds,
+                "probe_seconds_excluded": probe.excluded,
+                "evaluate_seconds": metrics["evaluate_seconds"],
+                "images_per_second": metrics["train_images"] * config.epochs / train_seconds,
+                "test_accuracy": metrics["test_accuracy"],
+                "test_loss": metrics["test_loss"],
+                "seconds_to_99": reached[0]["train_seconds"] if reached else None,
+                "epochs_to_99": reached[0]["epochs"] if reached else None,
+                "probes": probe.points,
+            }
+        )
+    )
+
+
+def summarize(values: list[float]) -> dict[str, float]:
+    return {
+        "median": statistics.median(values),
+        "min": min(values),
+        "max": max(values),
+        "stdev": statistics.stdev(values) if len(values) > 1 else 0.0,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=5, help="seeds per recipe (0..N-1)")
+    parser.add_argument("--recipes", nargs="+", default=["tutorial", "fast"])
+    parser.add_argument(
+        "--probe-fraction",
+        type=float,
+        default=0.1,
+        help="evaluate on the test set every this fraction of an epoch",
+    )
+    parser.add_argument("--output", default=str(ROOT / "benchmarks/results/train_speed.json"))
+    parser.add_argument(
+        "--worker", nargs=3, metavar=("RECIPE", "SEED", "DIR"), help=argparse.SUPPRESS
+    )
+    args = parser.parse_args()
+    if args.worker:
+        worker(args.worker[0], int(args.worker[1]), args.probe_fraction, args.worker[2])
+        return 0
+
+    peak_before = matmul_peak_gflops()
+    runs = []
+    for seed in range(args.seeds):
+        for recipe in args.recipes:
+            with tempfile.TemporaryDirectory() as directory:
+                command = [
+                    sys.executable,
+                    __file__,
+                    "--probe-fraction",
+                    str(args.probe_fraction),
+                    "--worker",
+                    recipe,
+                    str(seed),
+                    str(Path(directory) / "run"),
+                ]
+                completed = subprocess.run(command, capture_output=True, text=True, check=True)
+            run = json.loads(completed.stdout.strip().splitlines()[-1])
+            runs.append(run)
+            print(
+                f"{recipe:>9} seed {seed}: {run['train_seconds']:7.1f} s  "
+                f"{run['images_per_second']:6.0f} img/s  acc {run['test_accuracy']:.4f}  "
+                f"to 99%: {run['seconds_to_99']}",
+                flush=True,
+            )
+    peak = max(peak_before, matmul_peak_gflops())
+
+    summary = {}
+    for recipe in args.recipes:
+        mine = [r for r in runs if r["recipe"] == recipe]
+        reached = [r["seconds_to_99"] for r in mine if r["seconds_to_99"] is not None]
+        rate = summarize([r["images_per_second"] for r in mine])
+        summary[recipe] = {
+            "train_seconds": summarize([r["train_seconds"] for r in mine]),
+            "images_per_second": rate,
+            "percent_of_fp32_peak": 100 * rate["median"] * TRAIN_FLOP_PER_IMAGE / (peak * 1e9),
+            "test_accuracy": summarize([r["test_accuracy"] for r in mine]),
+            "seconds_to_99": summarize(reached) if reached else None,
+            "runs_reaching_99": len(reached),
+            "evaluate_seconds": summarize([r["evaluate_seconds"] for r in mine]),
+        }
+    if "tutorial" in summary:
+        for recipe in summary:
+            summary[recipe]["train_time_ratio_to_tutorial"] = (
+                summary[recipe]["train_seconds"]["median"]
+                / summary["tutorial"]["train_seconds"]["median"]
+            )
+
+    import keras
+    import tensorflow as tf
+
+    commit = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    document = {
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "git_commit": commit,
+        "cpu": cpu_model(),
+        "cpus": len(__import__("os").sched_getaffinity(0)),
+        "versions": {
+            "python": platform.python_version(),
+            "keras": keras.__version__,
+            "tensorflow": tf.__version__,
+            "numpy": np.__version__,
+        },
+        "fp32_matmul_peak_gflops": peak,
+        "train_flop_per_image": TRAIN_FLOP_PER_IMAGE,
+        "probe_fraction": args.probe_fraction,
+        "seeds": args.seeds,
+        "summary": summary,
+        "runs": runs,
+    }
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.output).write_text(json.dumps(document, indent=2) + "\n")
+    print(f"\nfp32 matmul peak {peak:.0f} GFLOP/s; {len(runs)} runs -> {args.output}")
+    print(
+        "| recipe | train s (median, min-max) | images/s | % fp32 peak | test acc (median, "
+        "min-max) | s to 99% | train time vs tutorial |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for recipe, s in summary.items():
+        t, a = s["train_seconds"], s["test_accuracy"]
+        to99 = (
+            f"{s['seconds_to_99']['median']:.1f} ({s['runs_reaching_99']}/{args.seeds})"
+            if s["seconds_to_99"]
+            else f"never (0/{args.seeds})"
+        )
+        print(
+            f"| {recipe} | {t['median']:.1f} ({t['min']:.1f}-{t['max']:.1f}) | "
+            f"{s['images_per_second']['median']:.0f} | {s['percent_of_fp32_peak']:.0f}% | "
+            f"{a['median']:.4f} ({a['min']:.4f}-{a['max']:.4f}) | {to99} | "
+            f"{s.get('train_time_ratio_to_tutorial', float('nan')):.2f}x |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
