@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--limit", type=_positive_int, help="train on the first N training images only"
     )
+    train.add_argument(
+        "--no-report", action="store_true", help="skip writing DIR/report/ after training"
+    )
 
     evaluate = commands.add_parser("evaluate", help="evaluate a trained run on the test set")
     evaluate.add_argument("run_dir", metavar="DIR", help="run directory written by 'train'")
@@ -76,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     _add_serve_parser(commands)
+    _add_predict_parser(commands)
+    _add_report_parser(commands)
+    _add_export_parser(commands)
     return parser
 
 
@@ -99,6 +105,8 @@ def run_train(args: argparse.Namespace) -> int:
     print(f"test loss: {result.metrics['test_loss']:.4f}")
     print(f"test accuracy: {result.metrics['test_accuracy']:.4f}")
     print(f"train time: {result.metrics['train_seconds']:.1f} s; run saved to {result.output_dir}")
+    if not args.no_report:
+        _report_after_training(result.output_dir)
     return EXIT_OK
 
 
@@ -149,7 +157,134 @@ def run_serve(args: argparse.Namespace) -> int:
     return EXIT_OK if server.started else EXIT_ERROR
 
 
-COMMANDS = {"train": run_train, "evaluate": run_evaluate, "serve": run_serve}
+def _report_after_training(run_dir: str) -> None:
+    from mnist_cnn.plots import write_report
+
+    try:
+        print(f"report: {write_report(run_dir)}")
+    except Exception as error:  # the run is saved already; a report can be made later
+        print(
+            f"mnist-cnn: warning: report not written ({type(error).__name__}: {error}); "
+            f"the run is saved, retry with: mnist-cnn report {run_dir}",
+            file=sys.stderr,
+        )
+
+
+def _top_count(text: str) -> int:
+    value = _positive_int(text)
+    if value > 10:
+        raise argparse.ArgumentTypeError(f"expected 1 to 10 (there are 10 digits), got {text}")
+    return value
+
+
+def _add_predict_parser(commands: argparse._SubParsersAction) -> None:
+    predict = commands.add_parser(
+        "predict",
+        help="predict the digit in image files",
+        description="Predict the digit in each image (PNG, JPEG, GIF, BMP, WebP): photos, scans "
+        "and drawings are cropped, centred and inverted the way MNIST digits were made.",
+        epilog="exit status: 0 every image predicted; 1 some image failed (its line says why) "
+        "or the run directory cannot be loaded; 2 bad command-line usage",
+    )
+    predict.add_argument("run_dir", metavar="DIR", help="run directory written by 'train'")
+    predict.add_argument(
+        "images",
+        metavar="IMAGE",
+        nargs="+",
+        help="image file, directory (its images, not recursive) or quoted glob pattern",
+    )
+    predict.add_argument(
+        "--top",
+        type=_top_count,
+        default=1,
+        metavar="K",
+        help="show the K most likely digits (default 1)",
+    )
+    predict.add_argument(
+        "--json",
+        action="store_true",
+        help='print a JSON list of {"file", "digit", "confidence", "probabilities"} or '
+        '{"file", "error"}',
+    )
+    predict.add_argument(
+        "--save-preprocessed",
+        metavar="OUT_DIR",
+        help="write the 28x28 image fed to the model for each input, as OUT_DIR/NAME.png",
+    )
+
+
+def _result_line(result: dict) -> str:
+    """`photo.jpg: 7 (0.9931)`, with --top 3 `photo.jpg: 7 (0.9931)  1 (0.0040)  2 (0.0012)`."""
+    if "error" in result:
+        return f"{result['file']}: error: {result['error']}"
+    ranked = result.get("top", [[result["digit"], result["confidence"]]])
+    return f"{result['file']}: " + "  ".join(f"{digit} ({p:.4f})" for digit, p in ranked)
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    from mnist_cnn.predict import Predictor, predict_files
+
+    predictor = Predictor.from_dir(args.run_dir)
+    results = predict_files(
+        predictor, args.images, top=args.top, save_preprocessed=args.save_preprocessed
+    )
+    failed = sum("error" in result for result in results)
+    if args.json:
+        print(json.dumps(results))
+    else:
+        for result in results:
+            print(_result_line(result))
+    if failed:
+        print(f"mnist-cnn: {failed} of {len(results)} images failed", file=sys.stderr)
+    return EXIT_ERROR if failed else EXIT_OK
+
+
+def _add_report_parser(commands: argparse._SubParsersAction) -> None:
+    report = commands.add_parser(
+        "report",
+        help="write figures and report.md into DIR/report/",
+        description="Training curves, confusion matrix, per-digit accuracy and the most "
+        "confidently misclassified test digits, as PNGs embedded in DIR/report/report.md.",
+    )
+    report.add_argument("run_dir", metavar="DIR", help="run directory written by 'train'")
+    report.add_argument(
+        "--data-dir", help="directory with the MNIST test files (default: the run's)"
+    )
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from mnist_cnn.plots import write_report
+
+    print(f"report: {write_report(args.run_dir, args.data_dir)}")
+    return EXIT_OK
+
+
+def _add_export_parser(commands: argparse._SubParsersAction) -> None:
+    export = commands.add_parser(
+        "export", help="export a trained run for ONNX Runtime (checked against Keras)"
+    )
+    export.add_argument("run_dir", metavar="DIR", help="run directory written by 'train'")
+    export.add_argument(
+        "--format", choices=["onnx"], default="onnx", help="export format (default onnx)"
+    )
+    export.add_argument("--output", "-o", help="file to write (default DIR/model.onnx)")
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from mnist_cnn.export import export_onnx
+
+    print(f"exported: {export_onnx(args.run_dir, args.output)}")
+    return EXIT_OK
+
+
+COMMANDS = {
+    "export": run_export,
+    "train": run_train,
+    "evaluate": run_evaluate,
+    "serve": run_serve,
+    "predict": run_predict,
+    "report": run_report,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

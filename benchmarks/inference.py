@@ -1,0 +1,451 @@
+"""Inference speed of the tutorial CNN: Keras predict, a compiled call, XLA and ONNX Runtime.
+
+For each path, side by side in one process and interleaved round by round (so drift hits all
+paths alike): single-image latency (p50/p99 over many calls after warm-up) and batch
+throughput at several batch sizes (median of `--repeats` timed rounds). Throughput is also
+given as a share of the fp32 inference bound: the numpy 4096x4096 float32 matmul peak measured
+in the same run (best of several, before and after) divided by 27.77 MFLOP per image. Each
+path's probabilities are compared with Keras's `model(x)` on 1,000 test images first.
+
+Cold start (a fresh process: import, load the run, build the fast path, first prediction) is
+timed per Predictor backend in subprocesses. `--int8` adds ONNX Runtime int8 quantization
+(dynamic and static) with its accuracy on the 10,000 test images; opt-in, never the default.
+
+    flock /tmp/heavy.lock .venv/bin/python benchmarks/inference.py RUN_DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from mnist_cnn import export, runtime
+from mnist_cnn.data import load_mnist, to_model_input
+from mnist_cnn.predict import Predictor, load_run
+
+# Multiply-adds of one forward pass: conv1 28*28*32*25 + conv2 14*14*64*32*25
+# + dense 3136*1024 + output 1024*10; two FLOPs per multiply-add.
+MULTIPLY_ADDS = 28 * 28 * 32 * 25 + 14 * 14 * 64 * 32 * 25 + 3136 * 1024 + 1024 * 10
+FLOP_PER_IMAGE = 2 * MULTIPLY_ADDS  # 27,767,808
+BATCH_SIZES = (1, 32, 256, 1000)
+MAX_DIFFERENCE = 1e-5  # a path must match Keras's probabilities this closely to count
+CHECK_IMAGES = 1000
+
+Call = Callable[[np.ndarray], np.ndarray]
+
+
+def matmul_peak_gflops(size: int = 4096, repeats: int = 5) -> float:
+    """Best-of-`repeats` numpy float32 matmul rate: the fp32 peak this BLAS reaches here."""
+    a = np.random.default_rng(0).standard_normal((size, size), dtype=np.float32)
+    b = np.random.default_rng(1).standard_normal((size, size), dtype=np.float32)
+    a @ b  # warm-up: thread pool start, page faults
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best / 1e9
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).parent,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def versions() -> dict[str, str]:
+    import onnx
+    import onnxruntime
+    import tf2onnx
+
+    return {
+        **runtime.library_versions(),
+        "onnx": onnx.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "tf2onnx": tf2onnx.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def build_paths(model, onnx_model: bytes, threads: int) -> dict[str, Call]:
+    """Every fp32 path under test; the name says what it is."""
+    paths: dict[str, Call] = {
+        "keras_predict": lambda x: model.predict(x, batch_size=len(x), verbose=0),
+        "compiled": runtime.compiled_call(model),
+        "compiled_xla": runtime.compiled_call(model, jit_compile=True),
+        "onnxruntime": export.session_call(export.onnx_session(onnx_model, threads)),
+    }
+    if threads > 1:
+        paths["onnxruntime_1thread"] = export.session_call(export.onnx_session(onnx_model, 1))
+    paths["onnxruntime_defaults"] = export.session_call(default_session(onnx_model))
+    return paths
+
+
+def default_session(onnx_model: bytes):
+    import onnxruntime
+
+    return onnxruntime.InferenceSession(onnx_model, providers=["CPUExecutionProvider"])
+
+
+def latencies_ms(call: Call, images: np.ndarray, calls: int) -> list[float]:
+    """Milliseconds per call of one image, cycling through `images`."""
+    times = []
+    for index in range(calls):
+        image = images[index % len(images)][None]
+        start = time.perf_counter_ns()
+        call(image)
+        times.append((time.perf_counter_ns() - start) / 1e6)
+    return times
+
+
+def throughput(call: Call, images: np.ndarray, batch: int, min_seconds: float) -> float:
+    """Images per second over whole batches, for at least `min_seconds` and 3 calls."""
+    batches = [images[start : start + batch] for start in range(0, len(images) - batch + 1, batch)]
+    done, calls, start = 0, 0, time.perf_counter()
+    while calls < 3 or time.perf_counter() - start < min_seconds:
+        done += len(call(batches[calls % len(batches)]))
+        calls += 1
+    return done / (time.perf_counter() - start)
+
+
+def cpu_seconds() -> tuple[float, float]:
+    """(busy CPU seconds of the whole machine, CPU seconds of this process) since boot/start.
+
+    Their difference over a round is what other processes used: other jobs on the machine
+    slow every path, so each round's share is recorded beside its figures.
+    """
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    except (OSError, ValueError):
+        return float("nan"), 0.0
+    idle = fields[3] + fields[4]  # idle + iowait
+    machine = (sum(fields) - idle) / os.sysconf("SC_CLK_TCK")
+    own = os.times()
+    return machine, own.user + own.system
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q))
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    return {
+        "median": statistics.median(values),
+        "min": min(values),
+        "max": max(values),
+        "n": len(values),
+    }
+
+
+COLD_START = """
+import json, sys, time
+start = time.perf_counter()
+import numpy as np
+from mnist_cnn.predict import Predictor
+imported = time.perf_counter()
+predictor = Predictor.from_dir(sys.argv[1], backend=sys.argv[2])
+loaded = time.perf_counter()
+predictor.probabilities(np.zeros((1, 28, 28), np.float32))
+first = time.perf_counter()
+print(json.dumps({"backend": predictor.backend, "import_s": imported - start,
+                  "load_s": loaded - imported, "first_call_s": first - loaded}))
+"""
+
+
+def cold_start(run_dir: Path, variants: dict[str, str], repeats: int) -> dict[str, dict]:
+    """Per variant (name -> Predictor backend) in fresh processes, alternating variants."""
+    samples: dict[str, list[dict]] = {name: [] for name in variants}
+    for _ in range(repeats):
+        for name, backend in variants.items():
+            output = subprocess.run(
+                [sys.executable, "-c", COLD_START, str(run_dir), backend],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            samples[name].append(json.loads(output.strip().splitlines()[-1]))
+    result = {}
+    for name, rows in samples.items():
+        result[name] = {
+            "backend": rows[0]["backend"],
+            **{
+                key: summary([row[key] for row in rows])
+                for key in ("import_s", "load_s", "first_call_s")
+            },
+        }
+    return result
+
+
+def quantized(onnx_model: bytes, calibration: np.ndarray) -> dict[str, bytes]:
+    """int8 variants of the ONNX model: dynamic (weights only) and static (QDQ, calibrated)."""
+    from onnxruntime import quantization
+
+    class Reader(quantization.CalibrationDataReader):
+        def __init__(self) -> None:
+            self.batches = iter([{export.INPUT_NAME: batch[None]} for batch in calibration])
+
+        def get_next(self):
+            return next(self.batches, None)
+
+    models = {}
+    with tempfile.TemporaryDirectory() as directory:
+        source = Path(directory) / "fp32.onnx"
+        prepared = Path(directory) / "prepared.onnx"
+        source.write_bytes(onnx_model)
+        quantization.quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
+        dynamic = Path(directory) / "dynamic.onnx"
+        quantization.quantize_dynamic(prepared, dynamic, weight_type=quantization.QuantType.QInt8)
+        models["onnxruntime_int8_dynamic"] = dynamic.read_bytes()
+        static = Path(directory) / "static.onnx"
+        quantization.quantize_static(
+            prepared,
+            static,
+            Reader(),
+            quant_format=quantization.QuantFormat.QDQ,
+            activation_type=quantization.QuantType.QUInt8,
+            weight_type=quantization.QuantType.QInt8,
+            per_channel=True,
+        )
+        models["onnxruntime_int8_static"] = static.read_bytes()
+    return models
+
+
+def accuracy(call: Call, images: np.ndarray, labels: np.ndarray, batch: int = 1000) -> float:
+    predicted = np.concatenate(
+        [
+            call(images[start : start + batch]).argmax(axis=1)
+            for start in range(0, len(images), batch)
+        ]
+    )
+    return float(np.mean(predicted == labels))
+
+
+def markdown(results: dict) -> str:
+    bound = results["fp32_inference_bound_images_per_s"]
+    header = (
+        "| path | max abs diff vs Keras | p50 ms (1 image) | p99 ms | "
+        + " | ".join(f"img/s @ {batch}" for batch in BATCH_SIZES)
+        + " | % of fp32 bound @ 1000 |"
+    )
+    lines = [header, "|" + " --- |" * (5 + len(BATCH_SIZES))]
+    for name, path in results["paths"].items():
+        rates = [path["throughput"][str(batch)]["median"] for batch in BATCH_SIZES]
+        lines.append(
+            f"| {name} | {path['max_abs_diff']:.1e} | {path['latency_ms']['p50']:.3f} | "
+            f"{path['latency_ms']['p99']:.3f} | "
+            + " | ".join(f"{rate:,.0f}" for rate in rates)
+            + f" | {100 * rates[-1] / bound:.0f}% |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("run_dir", type=Path, help="run directory written by 'mnist-cnn train'")
+    parser.add_argument("--calls", type=int, default=2000, help="single-image calls per path")
+    parser.add_argument(
+        "--predict-calls", type=int, default=200, help="single-image calls for keras_predict"
+    )
+    parser.add_argument("--repeats", type=int, default=5, help="timed rounds per batch size")
+    parser.add_argument(
+        "--min-seconds", type=float, default=1.0, help="minimum duration of one timed round"
+    )
+    parser.add_argument(
+        "--cold-repeats", type=int, default=3, help="fresh processes per Predictor backend"
+    )
+    parser.add_argument("--int8", action="store_true", help="also measure int8 ONNX Runtime")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=Path(__file__).parent / "results" / "inference.json",
+        help="JSON file for every figure",
+    )
+    args = parser.parse_args(argv)
+
+    runtime.configure()
+    threads = runtime.cpu_count()
+    run = load_run(args.run_dir)
+    mnist = load_mnist()
+    test_images = to_model_input(mnist.test.images, run.config.data_format)
+    check = test_images[:CHECK_IMAGES]
+    peak_before = matmul_peak_gflops()
+
+    start = time.perf_counter()
+    onnx_model = export.onnx_bytes(run.model)
+    convert_seconds = time.perf_counter() - start
+    paths = build_paths(run.model, onnx_model, threads)
+    int8_models = {}
+    if args.int8:
+        int8_models = quantized(onnx_model, to_model_input(mnist.train.images[:200]))
+        for name, data in int8_models.items():
+            paths[name] = export.session_call(export.onnx_session(data, threads))
+
+    reference = export.keras_call(run.model, run.config.data_format)(check)
+    differences = {}
+    for name, call in paths.items():
+        for batch in BATCH_SIZES:  # warm-up: traces, XLA compilations, thread pools
+            call(test_images[:batch])
+        found = np.concatenate([call(check[i : i + 250]) for i in range(0, CHECK_IMAGES, 250)])
+        differences[name] = float(np.max(np.abs(found.astype(np.float64) - reference)))
+        print(f"{name}: max abs diff {differences[name]:.2e}", flush=True)
+
+    latency: dict[str, list[float]] = {name: [] for name in paths}
+    rates: dict[str, dict[int, list[float]]] = {
+        name: {batch: [] for batch in BATCH_SIZES} for name in paths
+    }
+    others_share = []  # per round: CPU share (of all CPUs) other processes used meanwhile
+    for round_index in range(args.repeats):
+        machine_start, own_start, wall_start = *cpu_seconds(), time.perf_counter()
+        for name, call in paths.items():
+            calls = args.predict_calls if name == "keras_predict" else args.calls
+            latency[name] += latencies_ms(call, test_images, calls // args.repeats)
+            for batch in BATCH_SIZES:
+                rates[name][batch].append(throughput(call, test_images, batch, args.min_seconds))
+        machine_end, own_end = cpu_seconds()
+        wall = time.perf_counter() - wall_start
+        share = ((machine_end - machine_start) - (own_end - own_start)) / (wall * threads)
+        others_share.append(max(share, 0.0))
+        print(
+            f"round {round_index + 1}/{args.repeats} done; other processes used "
+            f"{100 * others_share[-1]:.0f}% of the CPUs meanwhile",
+            flush=True,
+        )
+    peak = max(peak_before, matmul_peak_gflops())
+    bound = peak * 1e9 / FLOP_PER_IMAGE
+
+    path_results = {}
+    for name in paths:
+        times = latency[name]
+        path_results[name] = {
+            "max_abs_diff": differences[name],
+            "fp32": "int8" not in name,
+            "latency_ms": {
+                "p50": percentile(times, 50),
+                "p99": percentile(times, 99),
+                "mean": statistics.fmean(times),
+                "calls": len(times),
+            },
+            "throughput": {str(batch): summary(rates[name][batch]) for batch in BATCH_SIZES},
+            "percent_of_fp32_bound": {
+                str(batch): 100 * statistics.median(rates[name][batch]) / bound
+                for batch in BATCH_SIZES
+            },
+        }
+    if args.int8:
+        labels = mnist.test.labels
+        fp32_accuracy = accuracy(paths["onnxruntime"], test_images, labels)
+        for name in int8_models:
+            int8_accuracy = accuracy(paths[name], test_images, labels)
+            path_results[name]["test_accuracy"] = int8_accuracy
+            path_results[name]["test_accuracy_fp32"] = fp32_accuracy
+            path_results[name]["accuracy_drop"] = fp32_accuracy - int8_accuracy
+
+    variants = {
+        "tensorflow (compiled call)": "tensorflow",
+        "onnxruntime (convert in memory)": "onnxruntime",
+    }
+    cold = cold_start(args.run_dir, variants, args.cold_repeats)
+    onnx_file = args.run_dir / export.ONNX_FILE
+    if not onnx_file.exists():
+        with tempfile.TemporaryDirectory() as directory:  # run dir with a fresh model.onnx
+            copy = Path(directory) / "run"
+            copy.mkdir()
+            for name in ("model.keras", "config.json"):
+                (copy / name).write_bytes((args.run_dir / name).read_bytes())
+            export.export_onnx(copy)
+            cold.update(cold_start(copy, {"onnxruntime (model.onnx)": "onnxruntime"}, 1))
+    else:
+        cold.update(cold_start(args.run_dir, {"onnxruntime (model.onnx)": "onnxruntime"}, 1))
+
+    results = {
+        "benchmark": "inference",
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "git_commit": git_commit(),
+        "cpu": cpu_model(),
+        "cpus_available": threads,
+        "versions": versions(),
+        "run_dir": str(args.run_dir),
+        "data_format": run.config.data_format,
+        "settings": {
+            "single_image_calls": args.calls,
+            "keras_predict_single_image_calls": args.predict_calls,
+            "repeats": args.repeats,
+            "min_seconds_per_round": args.min_seconds,
+            "batch_sizes": list(BATCH_SIZES),
+            "onnxruntime": {
+                "intra_op_num_threads": threads,
+                "inter_op_num_threads": 1,
+                "execution_mode": "sequential",
+                "graph_optimization_level": "all",
+            },
+            "tensorflow_threads": threads,
+            "check_images": CHECK_IMAGES,
+            "int8": args.int8,
+        },
+        "flop_per_image": FLOP_PER_IMAGE,
+        "fp32_matmul_peak_gflops": peak,
+        "fp32_matmul_peak_gflops_before_after": [peak_before, peak],
+        "fp32_inference_bound_images_per_s": bound,
+        "onnx_convert_seconds": convert_seconds,
+        "other_processes_cpu_share_per_round": others_share,
+        "paths": path_results,
+        "cold_start_s": cold,
+        "predictor_backend_default": Predictor(run).backend,
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=2) + "\n")
+
+    print()
+    print(
+        f"{results['cpu']}, {threads} CPUs; fp32 matmul peak {peak:.0f} GFLOP/s -> bound "
+        f"{bound:,.0f} images/s at {FLOP_PER_IMAGE / 1e6:.2f} MFLOP per image"
+    )
+    print(markdown(results))
+    print()
+    for name, row in cold.items():
+        print(
+            f"cold start {name}: import {row['import_s']['median']:.2f} s, load "
+            f"{row['load_s']['median']:.2f} s, first call {row['first_call_s']['median']:.3f} s"
+        )
+    if args.int8:
+        for name in int8_models:
+            row = path_results[name]
+            print(
+                f"{name}: test accuracy {row['test_accuracy']:.4f} "
+                f"(fp32 {row['test_accuracy_fp32']:.4f}, drop {row['accuracy_drop']:+.4f})"
+            )
+    print(f"\nresults -> {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""Micro-batching: the images of concurrent requests go through the model in one call."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+from starlette.concurrency import run_in_threadpool
+
+from mnist_cnn.predict import Predictor
+
+MAX_BATCH = 64  # images per model call when requests pile up
+
+
+class Batcher:
+    """Runs the images of concurrent requests through the model in one call.
+
+    No waiting to fill a batch: whatever queued up while the previous call ran goes next.
+    """
+
+    def __init__(self, predictor: Predictor, max_batch: int = MAX_BATCH) -> None:
+        self.predictor = predictor
+        self.max_batch = max_batch
+        self._queue: list[tuple[np.ndarray, asyncio.Future]] = []
+        self._wake = asyncio.Event()
+
+    async def probabilities(self, image: np.ndarray) -> np.ndarray:
+        """float32 (28, 28) -> float32 (10,)."""
+        future = asyncio.get_running_loop().create_future()
+        self._queue.append((image, future))
+        self._wake.set()
+        return await future
+
+    async def run(self) -> None:
+        """Serve the queue until cancelled; the model runs in a worker thread."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._queue:
+                batch = self._queue[: self.max_batch]
+                del self._queue[: self.max_batch]
+                images = np.stack([image for image, _ in batch])
+                try:
+                    rows = await run_in_threadpool(self.predictor.probabilities, images)
+                except Exception as error:  # handed to each waiting request
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(error)
+                    continue
+                for (_, future), row in zip(batch, rows, strict=True):
+                    if not future.done():  # done: the client went away
+                        future.set_result(row)

@@ -1,0 +1,328 @@
+"""HTTP prediction API and the draw-a-digit page: `create_app(model_dir) -> FastAPI`."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import io
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from PIL import Image
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mnist_cnn.batching import Batcher
+from mnist_cnn.data import IMAGE_SIZE
+from mnist_cnn.predict import MODEL_FILE, ModelLoadError, Predictor
+from mnist_cnn.preprocess import ALLOWED_FORMATS, NoDigitError, PreprocessError, preprocess
+
+STATIC_DIR = Path(__file__).parent / "static"
+DEFAULT_MAX_BODY_BYTES = 2_000_000
+DEFAULT_MAX_IN_FLIGHT = 64  # /predict requests admitted at once; more get 503 at once
+RETRY_AFTER_SECONDS = 1
+_GUARDED_PATHS = frozenset({"/predict"})
+_ALLOWED_MIMES = {f"image/{fmt.lower()}" for fmt in ALLOWED_FORMATS} | {"image/jpg"}
+
+
+class Prediction(BaseModel):
+    digit: int = Field(ge=0, le=9)
+    confidence: float = Field(description="probability of `digit`")
+    probabilities: list[float] = Field(description="one per digit 0-9")
+    preprocessed: list[list[float]] = Field(description="the 28x28 input the model saw, 0-1")
+
+
+class ErrorDetail(BaseModel):
+    detail: str
+
+
+_PIXELS_SCHEMA = {
+    "type": "array",
+    "minItems": IMAGE_SIZE,
+    "maxItems": IMAGE_SIZE,
+    "items": {"type": "array", "items": {"type": "number", "minimum": 0, "maximum": 1}},
+    "description": "28 rows of 28 numbers, 0 = background, 1 = ink (MNIST style)",
+}
+
+
+def _one_field(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "required": [name], "properties": {name: schema}}
+
+
+_BASE64 = {"type": "string", "description": "base64 image (PNG, JPEG, ...) or a data URL"}
+_REQUEST_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "oneOf": [_one_field("pixels", _PIXELS_SCHEMA), _one_field("image", _BASE64)]
+            }
+        },
+        "multipart/form-data": {
+            "schema": _one_field("image", {"type": "string", "format": "binary"})
+        },
+    },
+}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorDetail, "description": text}
+    for code, text in {
+        400: "undecodable body or image",
+        413: "body over the byte cap",
+        415: "unsupported Content-Type or image format",
+        422: "wrong shape or range, or no digit found",
+        503: "not ready, or too many requests in flight (see Retry-After)",
+    }.items()
+}
+
+
+def _error(status: int, detail: str, *, retry: bool = False) -> JSONResponse:
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if retry else None
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+
+
+class RequestGuard:
+    """Pure ASGI middleware for /predict: byte cap and in-flight bound, before any parsing.
+
+    The body is read here (counting bytes, so chunked uploads are capped too) and replayed to
+    the app; a request past the cap or over the in-flight bound never reaches the app.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_in_flight: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.max_in_flight = max_in_flight
+        self.in_flight = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] not in _GUARDED_PATHS:
+            await self.app(scope, receive, send)
+            return
+        too_large = f"request body over {self.max_body_bytes} bytes"
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and not length.strip().isdigit():
+            await _error(400, "invalid Content-Length header")(scope, receive, send)
+            return
+        if length is not None and int(length) > self.max_body_bytes:
+            await _error(413, too_large)(scope, receive, send)
+            return
+        if self.in_flight >= self.max_in_flight:
+            busy = f"server busy ({self.max_in_flight} requests in flight); retry shortly"
+            await _error(503, busy, retry=True)(scope, receive, send)
+            return
+        self.in_flight += 1
+        try:
+            body = bytearray()
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return
+                body += message.get("body", b"")
+                if len(body) > self.max_body_bytes:
+                    await _error(413, too_large)(scope, receive, send)
+                    return
+                if not message.get("more_body", False):
+                    break
+            replayed = False
+
+            async def replay() -> Message:
+                nonlocal replayed
+                if replayed:
+                    return await receive()
+                replayed = True
+                return {"type": "http.request", "body": bytes(body), "more_body": False}
+
+            await self.app(scope, replay, send)
+        finally:
+            self.in_flight -= 1
+
+
+def _check_pixels(value: Any) -> np.ndarray:
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError):  # ragged rows
+        array = None
+    if array is None or array.dtype.kind not in "iuf":
+        raise HTTPException(422, "pixels: expected 28 rows of 28 numbers")
+    if array.shape != (IMAGE_SIZE, IMAGE_SIZE):
+        shape = "x".join(map(str, array.shape)) or "a scalar"
+        raise HTTPException(422, f"pixels: expected shape 28x28, found {shape}")
+    if not np.isfinite(array).all():
+        raise HTTPException(422, "pixels: NaN or infinite values")
+    low, high = float(array.min()), float(array.max())
+    if low < 0 or high > 1:
+        raise HTTPException(422, f"pixels: values must be in [0, 1], found {low:g} to {high:g}")
+    return array.astype(np.float32)
+
+
+def _preprocess(source: bytes | np.ndarray, name: str, mime: str | None = None) -> np.ndarray:
+    """Same preprocessing as `mnist-cnn predict`; its errors mapped to 4xx statuses."""
+    try:
+        return preprocess(source, name=name)
+    except NoDigitError as error:
+        raise HTTPException(422, str(error)) from None
+    except PreprocessError as error:
+        fmt = _identify(source) if isinstance(source, bytes) else None
+        if fmt is not None and fmt not in ALLOWED_FORMATS:
+            unsupported = f"format {fmt}"
+        elif fmt is None and mime and mime.startswith("image/") and mime not in _ALLOWED_MIMES:
+            unsupported = f"type {mime}"  # declared by the client, not recognised by Pillow
+        else:
+            raise HTTPException(400, str(error)) from None
+        allowed = ", ".join(sorted(ALLOWED_FORMATS))
+        detail = f"{name}: unsupported image {unsupported} (allowed formats: {allowed})"
+        raise HTTPException(415, detail) from None
+
+
+def _identify(data: bytes) -> str | None:
+    """Format name from the header only (no pixels decoded); None if Pillow knows none."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return image.format
+    except Exception:  # any failure means "not identified"
+        return None
+
+
+def _decode_base64(value: Any) -> tuple[bytes, str | None]:
+    """`image` field (base64 or data URL) -> (bytes, declared MIME type or None)."""
+    if not isinstance(value, str):
+        raise HTTPException(422, "image: expected a base64 string or a data URL")
+    mime = None
+    if value.startswith("data:"):
+        header, comma, value = value.partition(",")
+        if not comma or not header.endswith(";base64"):
+            raise HTTPException(400, "image: expected a base64 data URL (data:image/png;base64,…)")
+        mime = header[len("data:") : -len(";base64")].lower()
+    try:
+        data = base64.b64decode("".join(value.split()), validate=True)
+    except (binascii.Error, ValueError):
+        raise HTTPException(400, "image: not valid base64") from None
+    if not data:
+        raise HTTPException(400, "image: empty")
+    return data, mime
+
+
+async def _read_image(request: Request) -> np.ndarray:
+    """Request body -> preprocessed float32 (28, 28)."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media == "application/json":
+        try:
+            document = json.loads(await request.body())
+        except ValueError as error:  # includes UnicodeDecodeError
+            raise HTTPException(400, f"body is not valid JSON ({error})") from None
+        if not isinstance(document, dict) or len({"pixels", "image"} & document.keys()) != 1:
+            raise HTTPException(
+                422, 'expected a JSON object with one of "pixels" (28x28) or "image" (base64)'
+            )
+        if "pixels" in document:  # MNIST-style input passes preprocess unchanged, in µs
+            return _preprocess(_check_pixels(document["pixels"]), "pixels")
+        data, mime = _decode_base64(document["image"])
+        return await run_in_threadpool(_preprocess, data, "image", mime)
+    if media == "multipart/form-data":
+        async with request.form(max_files=1, max_fields=8) as form:
+            upload = form.get("image")
+            if not isinstance(upload, UploadFile):
+                raise HTTPException(422, 'multipart field "image" (a file) is missing')
+            data = await upload.read()
+        if not data:
+            raise HTTPException(400, "image: empty file")
+        name = upload.filename or "image"
+        return await run_in_threadpool(_preprocess, data, name, upload.content_type)
+    raise HTTPException(
+        415, f"unsupported Content-Type {media or '(none)'}: use application/json or multipart"
+    )
+
+
+def _warm_up(predictor: Predictor) -> None:
+    """First calls trace the model and load Pillow's plugins; pay for them before 'ready'."""
+    predictor.probabilities(np.zeros((1, IMAGE_SIZE, IMAGE_SIZE), np.float32))
+    canvas = Image.new("L", (56, 56), 255)
+    canvas.paste(0, (24, 8, 32, 48))  # a black bar: a "1"
+    buffer = io.BytesIO()
+    canvas.save(buffer, "PNG")
+    preprocess(buffer.getvalue())
+
+
+def create_app(
+    model_dir: str | Path,
+    *,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+) -> FastAPI:
+    """The app; the model is loaded and warmed up in the lifespan, then /readyz says 200."""
+    model_dir = Path(model_dir)
+    if not (model_dir / MODEL_FILE).is_file():  # fail now, not inside the server's startup
+        raise ModelLoadError(f"{model_dir / MODEL_FILE}: missing (expected a run from 'train')")
+    if max_body_bytes < 1 or max_in_flight < 0:
+        raise ValueError("max_body_bytes must be >= 1 and max_in_flight >= 0")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        predictor = await run_in_threadpool(Predictor.from_dir, model_dir)
+        await run_in_threadpool(_warm_up, predictor)
+        app.state.batcher = Batcher(predictor)
+        task = asyncio.create_task(app.state.batcher.run())
+        app.state.ready = True
+        try:
+            yield
+        finally:
+            app.state.ready = False
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    app = FastAPI(
+        title="mnist-cnn",
+        summary="Handwritten digit recognition with the Keras MNIST tutorial CNN.",
+        lifespan=lifespan,
+    )
+    app.state.ready = False
+    app.add_middleware(RequestGuard, max_body_bytes=max_body_bytes, max_in_flight=max_in_flight)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html")
+
+    @app.get("/healthz", summary="The process is alive")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", summary="The model is loaded and warmed up", responses={503: _ERRORS[503]})
+    async def readyz(request: Request) -> Response:
+        if not request.app.state.ready:
+            return _error(503, "loading the model", retry=True)
+        return JSONResponse({"status": "ready"})
+
+    @app.post(
+        "/predict",
+        summary="Predict the digit in an image",
+        response_model=Prediction,
+        responses=_ERRORS,
+        openapi_extra={"requestBody": _REQUEST_BODY},
+    )
+    async def predict(request: Request) -> Response:
+        if not request.app.state.ready:
+            return _error(503, "loading the model", retry=True)
+        image = await _read_image(request)
+        probabilities = (await request.app.state.batcher.probabilities(image)).astype(float)
+        digit = int(np.argmax(probabilities))
+        content = {
+            "digit": digit,
+            "confidence": round(float(probabilities[digit]), 6),
+            "probabilities": [round(value, 6) for value in probabilities.tolist()],
+            "preprocessed": np.round(image.astype(float), 4).tolist(),
+        }
+        # Serialised here: FastAPI's generic encoder walks the 784 values far slower.
+        return Response(json.dumps(content, separators=(",", ":")), media_type="application/json")
+
+    return app

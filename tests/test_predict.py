@@ -1,0 +1,248 @@
+"""Tests for predict_files and `mnist-cnn predict`: mixed good and bad files, output shapes."""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mnist_cnn.cli import main
+from mnist_cnn.predict import Predictor, expand_paths, predict_files
+from mnist_cnn.preprocess import preprocess
+from tests.realistic import generate_realistic_images, naive_resize
+
+RESULT_KEYS = {"file", "digit", "confidence", "probabilities"}
+
+
+def _png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _bomb_png(side: int = 8000) -> bytes:
+    """A small PNG whose header claims side x side pixels (a decompression bomb's shape)."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 1000))
+        + chunk(b"IEND", b"")
+    )
+
+
+@pytest.fixture(scope="module")
+def predictor(tiny_run: Path) -> Predictor:
+    return Predictor.from_dir(tiny_run)
+
+
+@pytest.fixture
+def good_images(tmp_path: Path, mnist) -> list[Path]:
+    """Three realistic digit pictures (font and MNIST digits on paper) in tmp_path/good/."""
+    folder = tmp_path / "good"
+    folder.mkdir()
+    paths = []
+    for name, data, _ in generate_realistic_images(3, 11, mnist.test.images, mnist.test.labels):
+        paths.append(folder / name)
+        paths[-1].write_bytes(data)
+    return paths
+
+
+@pytest.fixture
+def mixed(tmp_path: Path, good_images: list[Path]) -> tuple[list[str], dict[str, str]]:
+    """Good images interleaved with bad ones; returns (arguments, expected error per bad one)."""
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "blank.png").write_bytes(_png(Image.new("L", (120, 90), 250)))
+    (bad / "notes.png").write_bytes(b"shopping list: milk, eggs\n")
+    full = _png(Image.new("RGB", (300, 300), (200, 30, 30)))
+    (bad / "truncated.png").write_bytes(full[: len(full) // 2])
+    (bad / "empty.png").write_bytes(b"")
+    (bad / "bomb.png").write_bytes(_bomb_png())
+    expected = {
+        str(bad / "blank.png"): "no digit found",
+        str(bad / "notes.png"): "not an image",
+        str(bad / "truncated.png"): "truncated",
+        str(bad / "empty.png"): "zero bytes",
+        str(bad / "bomb.png"): "too large",
+        str(tmp_path / "missing.png"): "no such file",
+        str(tmp_path / "missing-dir"): "no such file",
+        str(tmp_path / "none-*.png"): "matches",
+    }
+    good = [str(path) for path in good_images]
+    arguments = [good[0], *list(expected)[:4], good[1], *list(expected)[4:], good[2]]
+    return arguments, expected
+
+
+def test_bad_files_get_errors_and_the_rest_one_batch(predictor, mixed, monkeypatch):
+    arguments, expected = mixed
+    batches = []
+    original = Predictor.probabilities
+
+    def counting(self, images):
+        batches.append(len(images))
+        return original(self, images)
+
+    monkeypatch.setattr(Predictor, "probabilities", counting)
+    results = predict_files(predictor, arguments)
+    assert [result["file"] for result in results] == arguments  # input order kept
+    assert batches == [3]  # every good image in one model call
+    for result in results:
+        if result["file"] in expected:
+            assert set(result) == {"file", "error"}
+            assert expected[result["file"]] in result["error"]
+            assert result["file"] not in result["error"]  # the name is in "file", once
+        else:
+            assert set(result) == RESULT_KEYS
+
+
+def test_cli_mixed_files_exit_1_one_line_each(tiny_run, mixed, capsys):
+    arguments, expected = mixed
+    assert main(["predict", str(tiny_run), *arguments]) == 1
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert len(lines) == len(arguments)
+    for argument, line in zip(arguments, lines, strict=True):
+        assert line.startswith(f"{argument}: ")
+        if argument in expected:
+            assert ": error: " in line and expected[argument] in line
+        else:
+            digit, probability = line.removeprefix(f"{argument}: ").split()
+            assert digit in "0123456789" and 0 <= float(probability.strip("()")) <= 1
+    assert f"{len(expected)} of {len(arguments)} images failed" in captured.err
+    assert "Traceback" not in captured.err
+
+
+def test_cli_json_shape(tiny_run, mixed, capsys):
+    arguments, expected = mixed
+    assert main(["predict", str(tiny_run), "--json", *arguments]) == 1
+    results = json.loads(capsys.readouterr().out)
+    assert isinstance(results, list) and len(results) == len(arguments)
+    for result in results:
+        if result["file"] in expected:
+            assert set(result) == {"file", "error"} and isinstance(result["error"], str)
+            continue
+        assert set(result) == RESULT_KEYS
+        probabilities = result["probabilities"]
+        assert len(probabilities) == 10 and abs(sum(probabilities) - 1) < 1e-4
+        assert result["digit"] == int(np.argmax(probabilities))
+        assert result["confidence"] == max(probabilities)
+
+
+def test_top_k_best_first(tiny_run, good_images, capsys):
+    arguments = [str(path) for path in good_images]
+    assert main(["predict", str(tiny_run), "--top", "3", "--json", *arguments]) == 0
+    for result in json.loads(capsys.readouterr().out):
+        top = result["top"]
+        assert len(top) == 3 and top[0] == [result["digit"], result["confidence"]]
+        assert [p for _, p in top] == sorted((p for _, p in top), reverse=True)
+        assert [p for _, p in top] == sorted(result["probabilities"], reverse=True)[:3]
+    assert main(["predict", str(tiny_run), "--top", "3", arguments[0]]) == 0
+    assert capsys.readouterr().out.count("(") == 3
+    assert main(["predict", str(tiny_run), "--top", "11", arguments[0]]) == 2
+
+
+def test_save_preprocessed_writes_what_the_model_saw(tiny_run, good_images, tmp_path):
+    out = tmp_path / "seen"
+    arguments = [str(path) for path in good_images]
+    assert main(["predict", str(tiny_run), "--save-preprocessed", str(out), *arguments]) == 0
+    for path in good_images:
+        saved = Image.open(out / f"{path.stem}.png")
+        assert saved.size == (28, 28) and saved.mode == "L"
+        expected = np.round(preprocess(path) * 255)
+        assert np.array_equal(np.asarray(saved, dtype=float), expected)
+
+
+def test_directory_and_glob_all_ok_exit_0(tiny_run, good_images, capsys):
+    folder = good_images[0].parent
+    (folder / "readme.txt").write_text("not an image suffix: skipped in a directory")
+    assert main(["predict", str(tiny_run), str(folder), str(folder / "*.png")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    # The directory gives its images sorted; the glob repeats some of them: each once.
+    assert [line.split(": ")[0] for line in lines] == sorted(map(str, good_images))
+
+
+def test_expand_paths(tmp_path):
+    (tmp_path / "b.PNG").write_bytes(b"x")
+    (tmp_path / "a.jpg").write_bytes(b"x")
+    (tmp_path / ".hidden.png").write_bytes(b"x")
+    (tmp_path / "empty").mkdir()
+    entries = expand_paths([tmp_path, tmp_path / "empty", tmp_path / "*.zip"])
+    assert [(Path(e.file).name, e.error is None) for e in entries] == [
+        ("a.jpg", True),
+        ("b.PNG", True),
+        ("empty", False),
+        ("*.zip", False),
+    ]
+    assert "no images" in entries[2].error and "matches" in entries[3].error
+
+
+def test_bad_run_dir_is_exit_1(tmp_path, good_images, capsys):
+    assert main(["predict", str(tmp_path / "no-run"), str(good_images[0])]) == 1
+    assert capsys.readouterr().err.startswith("mnist-cnn: error: ")
+
+
+def test_single_image_does_not_call_model_predict(tiny_run, good_images, monkeypatch, capsys):
+    import keras
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("model.predict costs tens of ms per call; use the compiled call")
+
+    monkeypatch.setattr(keras.Model, "predict", forbidden)
+    assert main(["predict", str(tiny_run), str(good_images[0])]) == 0
+    assert capsys.readouterr().out.startswith(str(good_images[0]))
+
+
+@pytest.mark.slow
+def test_realistic_images_accuracy_vs_naive_resize(tutorial_run, mnist, tmp_path, capsys):
+    """The tutorial model on realistic pictures: far better with preprocess than without.
+
+    Issue 3 aims at >= 98%; measured 97.5% on this sample (96.0-98.0% over five samples of
+    400), so the goal is not met yet and this test guards the level reached: a regression floor
+    of 96%, and at least 70 points above the naive resize (measured 14-17%).
+    """
+    count, seed = 400, 0  # seed 0: the first, not chosen for its result
+    pictures = generate_realistic_images(count, seed, mnist.test.images, mnist.test.labels)
+    folder = tmp_path / "realistic"
+    folder.mkdir()
+    truth = {}
+    for name, data, digit in pictures:
+        (folder / name).write_bytes(data)
+        truth[str(folder / name)] = digit
+    predictor = Predictor.from_dir(tutorial_run)
+    results = predict_files(predictor, [folder])
+    assert len(results) == count
+    errors = [result for result in results if "error" in result]
+    correct = [result.get("digit") == truth[result["file"]] for result in results]
+    naive = predictor.probabilities(np.stack([naive_resize(data) for _, data, _ in pictures]))
+    naive_correct = naive.argmax(axis=1) == np.array([digit for _, _, digit in pictures])
+    from_font = np.array(["_font_" in name for name, _, _ in pictures])
+    figures = {
+        "images": count,
+        "seed": seed,
+        "accuracy": float(np.mean(correct)),
+        "naive_resize_accuracy": float(np.mean(naive_correct)),
+        "accuracy_font_digits": float(np.mean(np.array(correct)[from_font])),
+        "accuracy_mnist_digits": float(np.mean(np.array(correct)[~from_font])),
+        "naive_font_digits": float(np.mean(naive_correct[from_font])),
+        "naive_mnist_digits": float(np.mean(naive_correct[~from_font])),
+        "errors": len(errors),
+    }
+    (tmp_path / "realistic_accuracy.json").write_text(json.dumps(figures, indent=2))
+    with capsys.disabled():
+        print(f"\nrealistic images ({tmp_path / 'realistic_accuracy.json'}): {figures}")
+    assert not errors, errors[:3]
+    assert figures["accuracy"] >= 0.96, figures
+    assert figures["accuracy"] - figures["naive_resize_accuracy"] >= 0.70, figures

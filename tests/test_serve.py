@@ -1,0 +1,267 @@
+"""The HTTP API in-process (`with TestClient(app)`): every success and every error class."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import re
+import threading
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from mnist_cnn.cli import main
+from mnist_cnn.serve import STATIC_DIR, create_app
+
+
+@pytest.fixture(scope="module")
+def client(tiny_run):
+    with TestClient(create_app(tiny_run)) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def digit(mnist) -> np.ndarray:
+    """An MNIST test digit as float32 in [0, 1] (white ink on black)."""
+    return mnist.test.images[0].astype(np.float32) / 255
+
+
+def png_bytes(image: np.ndarray, size: int = 140, fmt: str = "PNG") -> bytes:
+    """A canvas-like picture: black ink on white, scaled up."""
+    pixels = Image.fromarray(np.uint8(255 - 255 * image)).resize((size, size))
+    buffer = io.BytesIO()
+    pixels.save(buffer, fmt)
+    return buffer.getvalue()
+
+
+def check_prediction(body: dict) -> None:
+    assert set(body) == {"digit", "confidence", "probabilities", "preprocessed"}
+    probabilities = np.array(body["probabilities"])
+    assert probabilities.shape == (10,) and abs(probabilities.sum() - 1) < 1e-4
+    assert body["digit"] == int(np.argmax(probabilities))
+    assert body["confidence"] == pytest.approx(probabilities.max())
+    preprocessed = np.array(body["preprocessed"])
+    assert preprocessed.shape == (28, 28) and preprocessed.min() >= 0 and preprocessed.max() <= 1
+
+
+def test_health_and_ready(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    response = client.get("/readyz")
+    assert response.status_code == 200 and response.json() == {"status": "ready"}
+
+
+def test_pixels_pass_through_unchanged(client, digit):
+    response = client.post("/predict", json={"pixels": digit.tolist()})
+    assert response.status_code == 200
+    body = response.json()
+    check_prediction(body)
+    np.testing.assert_allclose(body["preprocessed"], digit, atol=5e-5)  # rounded to 4 places
+
+
+def test_upload_data_url_and_base64_agree(client, digit):
+    data = png_bytes(digit)
+    upload = client.post("/predict", files={"image": ("digit.png", data, "image/png")})
+    assert upload.status_code == 200
+    check_prediction(upload.json())
+    encoded = base64.b64encode(data).decode()
+    for image in (f"data:image/png;base64,{encoded}", encoded):
+        response = client.post("/predict", json={"image": image})
+        assert response.status_code == 200
+        assert response.json() == upload.json()
+
+
+def test_jpeg_upload(client, digit):
+    data = png_bytes(digit, fmt="JPEG")
+    response = client.post("/predict", files={"image": ("d.jpg", data, "application/octet-stream")})
+    assert response.status_code == 200
+    check_prediction(response.json())
+
+
+def test_concurrent_requests_are_batched_and_answered_each(client, mnist):
+    images = mnist.test.images[:12].astype(np.float32) / 255
+    results = [None] * len(images)
+
+    def post(index: int) -> None:
+        results[index] = client.post("/predict", json={"pixels": images[index].tolist()})
+
+    threads = [threading.Thread(target=post, args=(i,)) for i in range(len(images))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for image, response in zip(images, results, strict=True):
+        assert response.status_code == 200
+        np.testing.assert_allclose(response.json()["preprocessed"], image, atol=5e-5)
+
+
+def test_body_over_cap_by_content_length_is_413_before_parsing(client):
+    body = b"{" * 2_000_001  # also invalid JSON: a 400 would mean it was parsed
+    response = client.post("/predict", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 413
+    assert "over 2000000 bytes" in response.json()["detail"]
+
+
+def test_chunked_body_over_cap_is_413(client):
+    def chunks():
+        for _ in range(40):
+            yield b" " * 100_000
+
+    response = client.post("/predict", content=chunks(), headers={"content-type": "text/plain"})
+    assert response.status_code == 413
+
+
+def test_invalid_content_length_is_400(tiny_run):
+    app = create_app(tiny_run)
+    response = TestClient(app).post("/predict", content=b"{}", headers={"content-length": "x"})
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status", "message"),
+    [
+        ({"content": b"digits", "headers": {"content-type": "text/plain"}}, 415, "Content-Type"),
+        ({"content": b"{}"}, 415, "(none)"),
+        ({"content": b"{", "headers": {"content-type": "application/json"}}, 400, "not valid JSON"),
+        ({"json": {"image": "not base64!"}}, 400, "not valid base64"),
+        ({"json": {"image": "data:image/png,abc"}}, 400, "base64 data URL"),
+        ({"json": {"image": base64.b64encode(b"garbage").decode()}}, 400, "not an image"),
+        ({"files": {"image": ("x.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 40)}}, 400, "x.png"),
+        ({"files": {"image": ("empty.png", b"")}}, 400, "empty"),
+        ({"files": {"other": ("x.png", b"data")}}, 422, 'field "image"'),
+        ({"json": [1, 2]}, 422, "JSON object"),
+        ({"json": {"pixels": [], "image": ""}}, 422, "one of"),
+        ({"json": {"image": 5}}, 422, "base64 string"),
+        ({"json": {"pixels": [[0.0] * 28] * 27}}, 422, "28x28, found 27x28"),
+        ({"json": {"pixels": [[0.0] * 28] * 27 + [[0.0] * 27]}}, 422, "28 rows of 28"),
+        ({"json": {"pixels": [["0"] * 28] * 28}}, 422, "28 rows of 28"),
+        ({"json": {"pixels": 0.5}}, 422, "found a scalar"),
+        ({"json": {"pixels": [[2.0] * 28] * 28}}, 422, "in [0, 1]"),
+        ({"json": {"pixels": [[-0.1] * 28] * 28}}, 422, "in [0, 1]"),
+        ({"json": {"pixels": [[0.0] * 28] * 28}}, 422, "no digit found"),
+        ({"json": {"pixels": [[0.7] * 28] * 28}}, 422, "no digit found"),
+    ],
+)
+def test_bad_input_gets_its_4xx_with_a_message(client, kwargs, status, message):
+    response = client.post("/predict", **kwargs)
+    assert response.status_code == status, response.text
+    assert message in response.json()["detail"]
+
+
+def test_nan_and_infinity_are_422(client):
+    for literal in ("NaN", "Infinity", "1e999"):
+        rows = ",".join(["[" + ",".join(["0"] * 27 + [literal]) + "]"] * 28)
+        response = client.post(
+            "/predict",
+            content=f'{{"pixels": [{rows}]}}',
+            headers={"content-type": "application/json"},
+        )
+        assert response.status_code == 422
+        assert "NaN or infinite" in response.json()["detail"]
+
+
+def test_blank_images_are_422_no_digit_found(client):
+    white = np.zeros((28, 28), np.float32)  # png_bytes inverts: all white paper
+    for files in (
+        {"image": ("white.png", png_bytes(white), "image/png")},
+        {"image": ("clear.png", _transparent_png(), "image/png")},
+    ):
+        response = client.post("/predict", files=files)
+        assert response.status_code == 422
+        assert "no digit found" in response.json()["detail"]
+
+
+def _transparent_png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGBA", (64, 64), (0, 0, 0, 0)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_unsupported_image_formats_are_415(client, digit):
+    tiff = png_bytes(digit, fmt="TIFF")
+    response = client.post("/predict", files={"image": ("d.tiff", tiff, "image/tiff")})
+    assert response.status_code == 415
+    assert "TIFF" in response.json()["detail"] and "PNG" in response.json()["detail"]
+    svg = base64.b64encode(b'<svg width="28" height="28"></svg>').decode()
+    response = client.post("/predict", json={"image": f"data:image/svg+xml;base64,{svg}"})
+    assert response.status_code == 415
+    assert "image/svg+xml" in response.json()["detail"]
+
+
+def test_not_ready_without_lifespan(tiny_run, digit):
+    client = TestClient(create_app(tiny_run))  # no `with`: the model is never loaded
+    assert client.get("/healthz").status_code == 200
+    for response in (client.get("/readyz"), client.post("/predict", json={"pixels": []})):
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "1"
+
+
+def test_overload_is_503_with_retry_after(tiny_run):
+    client = TestClient(create_app(tiny_run, max_in_flight=0))
+    response = client.post("/predict", json={"pixels": [[0.0] * 28] * 28})
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
+    assert "busy" in response.json()["detail"]
+
+
+def test_request_over_the_in_flight_bound_is_503_while_one_is_held(tiny_run, digit):
+    app = create_app(tiny_run, max_in_flight=1)
+    entered, release = threading.Event(), threading.Event()
+
+    class HeldBatcher:  # stands in for the model: holds the first request until released
+        async def probabilities(self, image):
+            entered.set()
+            await asyncio.get_running_loop().run_in_executor(None, release.wait, 10)
+            return np.full(10, 0.1, np.float32)
+
+    app.state.ready, app.state.batcher = True, HeldBatcher()
+    client = TestClient(app)
+    first = {}
+    holder = threading.Thread(
+        target=lambda: first.update(r=client.post("/predict", json={"pixels": digit.tolist()}))
+    )
+    holder.start()
+    try:
+        assert entered.wait(10)
+        response = client.post("/predict", json={"pixels": digit.tolist()})
+        assert response.status_code == 503 and response.headers["retry-after"] == "1"
+    finally:
+        release.set()
+        holder.join(10)
+    assert first["r"].status_code == 200
+    assert client.post("/predict", json={"pixels": digit.tolist()}).status_code == 200
+
+
+def test_page_and_assets_are_local(client):
+    page = client.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert '<canvas id="pad"' in page.text
+    for name in ("index.html", "app.js", "style.css"):
+        text = (STATIC_DIR / name).read_text(encoding="utf-8")
+        assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}", text, re.IGNORECASE), name
+    for asset in re.findall(r'(?:src|href)="([^"]+)"', page.text):
+        if asset == "data:,":  # the empty favicon: no request at all
+            continue
+        assert asset.startswith("/"), asset
+        assert client.get(asset).status_code == 200, asset
+
+
+def test_openapi_documents_predict(client):
+    schema = client.get("/openapi.json").json()
+    body = schema["paths"]["/predict"]["post"]["requestBody"]["content"]
+    assert {"application/json", "multipart/form-data"} <= set(body)
+    assert client.get("/docs").status_code == 200
+
+
+def test_create_app_checks_the_run_directory(tmp_path):
+    with pytest.raises(Exception, match="model.keras: missing"):
+        create_app(tmp_path)
+
+
+def test_cli_serve_reports_a_missing_model(tmp_path, capsys):
+    assert main(["serve", str(tmp_path)]) == 1
+    assert "model.keras: missing" in capsys.readouterr().err
+    assert main(["serve", "--help"]) == 0
+    assert "--max-in-flight" in capsys.readouterr().out
