@@ -138,7 +138,7 @@ def throughput(call: Call, images: np.ndarray, batch: int, min_seconds: float) -
 
 
 def cpu_seconds() -> tuple[float, float]:
-    """(busy CPU seconds of the whole machine, CPU seconds of this process) since boot/start.
+    """(busy CPU seconds of the whole machine, CPU seconds of this process and its children).
 
     Their difference over a round is what other processes used: other jobs on the machine
     slow every path, so each round's share is recorded beside its figures.
@@ -149,8 +149,8 @@ def cpu_seconds() -> tuple[float, float]:
         return float("nan"), 0.0
     idle = fields[3] + fields[4]  # idle + iowait
     machine = (sum(fields) - idle) / os.sysconf("SC_CLK_TCK")
-    own = os.times()
-    return machine, own.user + own.system
+    own = os.times()  # children: the cold-start subprocesses, once they have exited
+    return machine, own.user + own.system + own.children_user + own.children_system
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -282,6 +282,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--cold-repeats", type=int, default=3, help="fresh processes per Predictor backend"
     )
+    parser.add_argument(
+        "--max-other-share",
+        type=float,
+        default=0.1,
+        help="measure a round again when other processes used more of the CPUs (default 0.1)",
+    )
     parser.add_argument("--int8", action="store_true", help="also measure int8 ONNX Runtime")
     parser.add_argument(
         "--output",
@@ -318,28 +324,41 @@ def main(argv: list[str] | None = None) -> int:
         differences[name] = float(np.max(np.abs(found.astype(np.float64) - reference)))
         print(f"{name}: max abs diff {differences[name]:.2e}", flush=True)
 
-    latency: dict[str, list[float]] = {name: [] for name in paths}
-    rates: dict[str, dict[int, list[float]]] = {
-        name: {batch: [] for batch in BATCH_SIZES} for name in paths
-    }
-    others_share = []  # per round: CPU share (of all CPUs) other processes used meanwhile
-    for round_index in range(args.repeats):
+    # A round during which other processes used more than --max-other-share of the CPUs is
+    # measured again (up to 3x --repeats rounds in all): other jobs slow every path.
+    rounds = []
+    peaks = [peak_before]
+    while sum(r["kept"] for r in rounds) < args.repeats and len(rounds) < 3 * args.repeats:
         machine_start, own_start, wall_start = *cpu_seconds(), time.perf_counter()
+        latency = {name: [] for name in paths}
+        rates = {name: {batch: [] for batch in BATCH_SIZES} for name in paths}
         for name, call in paths.items():
             calls = args.predict_calls if name == "keras_predict" else args.calls
-            latency[name] += latencies_ms(call, test_images, calls // args.repeats)
+            latency[name] = latencies_ms(call, test_images, calls // args.repeats)
             for batch in BATCH_SIZES:
-                rates[name][batch].append(throughput(call, test_images, batch, args.min_seconds))
+                rates[name][batch] = throughput(call, test_images, batch, args.min_seconds)
+        peaks.append(matmul_peak_gflops(repeats=3))
         machine_end, own_end = cpu_seconds()
         wall = time.perf_counter() - wall_start
-        share = ((machine_end - machine_start) - (own_end - own_start)) / (wall * threads)
-        others_share.append(max(share, 0.0))
+        share = max(((machine_end - machine_start) - (own_end - own_start)) / (wall * threads), 0)
+        kept = share <= args.max_other_share
+        rounds.append({"other_cpu_share": share, "kept": kept, "latency": latency, "rates": rates})
         print(
-            f"round {round_index + 1}/{args.repeats} done; other processes used "
-            f"{100 * others_share[-1]:.0f}% of the CPUs meanwhile",
+            f"round {len(rounds)}: other processes used {100 * share:.0f}% of the CPUs "
+            f"({'kept' if kept else 'measured again'})",
             flush=True,
         )
-    peak = max(peak_before, matmul_peak_gflops())
+    kept_rounds = [r for r in rounds if r["kept"]] or rounds  # none clean: report all, flagged
+    clean = any(r["kept"] for r in rounds)
+    if not clean:
+        print("WARNING: no round ran without other processes; figures are pessimistic")
+    latency = {name: [t for r in kept_rounds for t in r["latency"][name]] for name in paths}
+    rates = {
+        name: {batch: [r["rates"][name][batch] for r in kept_rounds] for batch in BATCH_SIZES}
+        for name in paths
+    }
+    peaks.append(matmul_peak_gflops())
+    peak = max(peaks)  # other jobs only ever lower it: the best measurement is the peak
     bound = peak * 1e9 / FLOP_PER_IMAGE
 
     path_results = {}
@@ -373,8 +392,10 @@ def main(argv: list[str] | None = None) -> int:
         "tensorflow (compiled call)": "tensorflow",
         "onnxruntime (convert in memory)": "onnxruntime",
     }
+    machine_start, own_start, wall_start = *cpu_seconds(), time.perf_counter()
     cold = cold_start(args.run_dir, variants, args.cold_repeats)
     onnx_file = args.run_dir / export.ONNX_FILE
+    saved = {"onnxruntime (model.onnx)": "onnxruntime"}
     if not onnx_file.exists():
         with tempfile.TemporaryDirectory() as directory:  # run dir with a fresh model.onnx
             copy = Path(directory) / "run"
@@ -382,9 +403,13 @@ def main(argv: list[str] | None = None) -> int:
             for name in ("model.keras", "config.json"):
                 (copy / name).write_bytes((args.run_dir / name).read_bytes())
             export.export_onnx(copy)
-            cold.update(cold_start(copy, {"onnxruntime (model.onnx)": "onnxruntime"}, 1))
+            cold.update(cold_start(copy, saved, args.cold_repeats))
     else:
-        cold.update(cold_start(args.run_dir, {"onnxruntime (model.onnx)": "onnxruntime"}, 1))
+        cold.update(cold_start(args.run_dir, saved, args.cold_repeats))
+    machine_end, own_end = cpu_seconds()
+    cold_others = ((machine_end - machine_start) - (own_end - own_start)) / (
+        (time.perf_counter() - wall_start) * threads
+    )
 
     results = {
         "benchmark": "inference",
@@ -399,6 +424,7 @@ def main(argv: list[str] | None = None) -> int:
             "single_image_calls": args.calls,
             "keras_predict_single_image_calls": args.predict_calls,
             "repeats": args.repeats,
+            "max_other_cpu_share": args.max_other_share,
             "min_seconds_per_round": args.min_seconds,
             "batch_sizes": list(BATCH_SIZES),
             "onnxruntime": {
@@ -413,12 +439,16 @@ def main(argv: list[str] | None = None) -> int:
         },
         "flop_per_image": FLOP_PER_IMAGE,
         "fp32_matmul_peak_gflops": peak,
-        "fp32_matmul_peak_gflops_before_after": [peak_before, peak],
+        "fp32_matmul_peak_gflops_samples": peaks,
         "fp32_inference_bound_images_per_s": bound,
         "onnx_convert_seconds": convert_seconds,
-        "other_processes_cpu_share_per_round": others_share,
+        "rounds": [
+            {"other_processes_cpu_share": r["other_cpu_share"], "kept": r["kept"]} for r in rounds
+        ],
+        "clean": clean,
         "paths": path_results,
         "cold_start_s": cold,
+        "cold_start_other_processes_cpu_share": max(cold_others, 0.0),
         "predictor_backend_default": Predictor(run).backend,
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)

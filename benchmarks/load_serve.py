@@ -135,10 +135,17 @@ def machine() -> dict[str, object]:
         platform.processor(),
     )
     import fastapi
+    import onnxruntime
     import starlette
     import uvicorn
 
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
+    ).stdout.strip()
     return {
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "git_commit": commit or None,
+        "onnxruntime": onnxruntime.__version__,
         "cpu": model,
         "cpus": len(os.sched_getaffinity(0)),
         "python": platform.python_version(),

@@ -89,6 +89,9 @@ def onnx_session(model: bytes | str | Path, threads: int | None = None) -> Any:
     options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3  # errors only
+    # Idle worker threads otherwise spin on a core for ~50 ms after each call, which starves
+    # the HTTP server on 2 cores (measured: 288 -> 430 req/s at concurrency 16 without it).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     source = model if isinstance(model, bytes) else str(model)
     try:
         return onnxruntime.InferenceSession(
