@@ -4,8 +4,9 @@ For each path, side by side in one process and interleaved round by round (so dr
 paths alike): single-image latency (p50/p99 over many calls after warm-up) and batch
 throughput at several batch sizes (median of `--repeats` timed rounds). Throughput is also
 given as a share of the fp32 inference bound: the numpy 4096x4096 float32 matmul peak measured
-in the same run (best of several, before and after) divided by 27.77 MFLOP per image. Each
-path's probabilities are compared with Keras's `model(x)` on 1,000 test images first.
+in the same run (best of samples before, during and after) divided by 27.77 MFLOP per image.
+Each path's probabilities are compared with Keras's on 1,000 test images first; an fp32 path
+off by more than 1e-5 is flagged (`matches_keras`).
 
 Cold start (a fresh process: import, load the run, build the fast path, first prediction) is
 timed per Predictor backend in subprocesses. `--int8` adds ONNX Runtime int8 quantization
@@ -82,6 +83,22 @@ def git_commit() -> str:
         return "unknown"
 
 
+def git_dirty() -> bool | None:
+    """Whether the working tree differs from the commit (then the commit alone can't rerun it)."""
+    try:
+        return bool(
+            subprocess.run(
+                ["git", "status", "--porcelain", "--untracked-files=no"],
+                capture_output=True,
+                text=True,
+                check=True,
+                cwd=Path(__file__).parent,
+            ).stdout.strip()
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
 def versions() -> dict[str, str]:
     import onnx
     import onnxruntime
@@ -96,18 +113,34 @@ def versions() -> dict[str, str]:
     }
 
 
-def build_paths(model, onnx_model: bytes, threads: int) -> dict[str, Call]:
+def build_paths(model, onnx_model: bytes, threads: int, data_format: str) -> dict[str, Call]:
     """Every fp32 path under test; the name says what it is."""
-    paths: dict[str, Call] = {
-        "keras_predict": lambda x: model.predict(x, batch_size=len(x), verbose=0),
-        "compiled": runtime.compiled_call(model),
-        "compiled_xla": runtime.compiled_call(model, jit_compile=True),
-        "onnxruntime": export.session_call(export.onnx_session(onnx_model, threads)),
-    }
+    paths: dict[str, Call] = {}
+    if data_format == "channels_last":  # TensorFlow's CPU kernels can't run channels_first
+        paths["keras_predict"] = lambda x: model.predict(x, batch_size=len(x), verbose=0)
+        paths["compiled"] = runtime.compiled_call(model)
+    paths["compiled_xla"] = runtime.compiled_call(model, jit_compile=True)
+    paths["onnxruntime"] = export.session_call(export.onnx_session(onnx_model, threads))
     if threads > 1:
         paths["onnxruntime_1thread"] = export.session_call(export.onnx_session(onnx_model, 1))
     paths["onnxruntime_defaults"] = export.session_call(default_session(onnx_model))
     return paths
+
+
+def session_settings(session) -> dict[str, object]:
+    """The options an ONNX Runtime session really runs with (as export.onnx_session sets them)."""
+    options = session.get_session_options()
+    try:
+        spinning = options.get_session_config_entry("session.intra_op.allow_spinning")
+    except RuntimeError:  # not set: ONNX Runtime's default lets idle threads spin
+        spinning = "1 (default)"
+    return {
+        "intra_op_num_threads": options.intra_op_num_threads,
+        "inter_op_num_threads": options.inter_op_num_threads,
+        "execution_mode": str(options.execution_mode),
+        "graph_optimization_level": str(options.graph_optimization_level),
+        "intra_op_allow_spinning": spinning,
+    }
 
 
 def default_session(onnx_model: bytes):
@@ -163,6 +196,7 @@ def summary(values: list[float]) -> dict[str, float]:
         "min": min(values),
         "max": max(values),
         "n": len(values),
+        "samples": values,
     }
 
 
@@ -254,16 +288,17 @@ def markdown(results: dict) -> str:
     header = (
         "| path | max abs diff vs Keras | p50 ms (1 image) | p99 ms | "
         + " | ".join(f"img/s @ {batch}" for batch in BATCH_SIZES)
-        + " | % of fp32 bound @ 1000 |"
+        + " | min-max @ 1000 | % of fp32 bound @ 1000 |"
     )
-    lines = [header, "|" + " --- |" * (5 + len(BATCH_SIZES))]
+    lines = [header, "|" + " --- |" * (6 + len(BATCH_SIZES))]
     for name, path in results["paths"].items():
         rates = [path["throughput"][str(batch)]["median"] for batch in BATCH_SIZES]
+        spread = path["throughput"][str(BATCH_SIZES[-1])]
         lines.append(
             f"| {name} | {path['max_abs_diff']:.1e} | {path['latency_ms']['p50']:.3f} | "
             f"{path['latency_ms']['p99']:.3f} | "
             + " | ".join(f"{rate:,.0f}" for rate in rates)
-            + f" | {100 * rates[-1] / bound:.0f}% |"
+            + f" | {spread['min']:,.0f}-{spread['max']:,.0f} | {100 * rates[-1] / bound:.0f}% |"
         )
     return "\n".join(lines)
 
@@ -275,9 +310,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--predict-calls", type=int, default=200, help="single-image calls for keras_predict"
     )
-    parser.add_argument("--repeats", type=int, default=5, help="timed rounds per batch size")
+    parser.add_argument("--repeats", type=int, default=10, help="timed rounds per batch size")
     parser.add_argument(
-        "--min-seconds", type=float, default=1.0, help="minimum duration of one timed round"
+        "--min-seconds", type=float, default=0.5, help="minimum duration of one timed round"
     )
     parser.add_argument(
         "--cold-repeats", type=int, default=3, help="fresh processes per Predictor backend"
@@ -308,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     onnx_model = export.onnx_bytes(run.model)
     convert_seconds = time.perf_counter() - start
-    paths = build_paths(run.model, onnx_model, threads)
+    paths = build_paths(run.model, onnx_model, threads, run.config.data_format)
     int8_models = {}
     if args.int8:
         int8_models = quantized(onnx_model, to_model_input(mnist.train.images[:200]))
@@ -322,7 +357,8 @@ def main(argv: list[str] | None = None) -> int:
             call(test_images[:batch])
         found = np.concatenate([call(check[i : i + 250]) for i in range(0, CHECK_IMAGES, 250)])
         differences[name] = float(np.max(np.abs(found.astype(np.float64) - reference)))
-        print(f"{name}: max abs diff {differences[name]:.2e}", flush=True)
+        flag = "" if differences[name] <= MAX_DIFFERENCE or "int8" in name else " (MISMATCH)"
+        print(f"{name}: max abs diff {differences[name]:.2e}{flag}", flush=True)
 
     # A round during which other processes used more than --max-other-share of the CPUs is
     # measured again (up to 3x --repeats rounds in all): other jobs slow every path.
@@ -332,10 +368,13 @@ def main(argv: list[str] | None = None) -> int:
         machine_start, own_start, wall_start = *cpu_seconds(), time.perf_counter()
         latency = {name: [] for name in paths}
         rates = {name: {batch: [] for batch in BATCH_SIZES} for name in paths}
+        # Paths take turns within each measurement: a slow spell of the machine (other
+        # virtual machines on the host) then hits neighbouring paths alike.
         for name, call in paths.items():
             calls = args.predict_calls if name == "keras_predict" else args.calls
             latency[name] = latencies_ms(call, test_images, calls // args.repeats)
-            for batch in BATCH_SIZES:
+        for batch in BATCH_SIZES:
+            for name, call in paths.items():
                 rates[name][batch] = throughput(call, test_images, batch, args.min_seconds)
         peaks.append(matmul_peak_gflops(repeats=3))
         machine_end, own_end = cpu_seconds()
@@ -367,11 +406,15 @@ def main(argv: list[str] | None = None) -> int:
         path_results[name] = {
             "max_abs_diff": differences[name],
             "fp32": "int8" not in name,
+            "matches_keras": differences[name] <= MAX_DIFFERENCE,
             "latency_ms": {
                 "p50": percentile(times, 50),
                 "p99": percentile(times, 99),
                 "mean": statistics.fmean(times),
                 "calls": len(times),
+                "p50_per_round": [
+                    percentile(r["latency"][name], 50) for r in kept_rounds if r["latency"][name]
+                ],
             },
             "throughput": {str(batch): summary(rates[name][batch]) for batch in BATCH_SIZES},
             "percent_of_fp32_bound": {
@@ -415,6 +458,7 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "inference",
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "git_commit": git_commit(),
+        "git_uncommitted_changes": git_dirty(),
         "cpu": cpu_model(),
         "cpus_available": threads,
         "versions": versions(),
@@ -427,12 +471,8 @@ def main(argv: list[str] | None = None) -> int:
             "max_other_cpu_share": args.max_other_share,
             "min_seconds_per_round": args.min_seconds,
             "batch_sizes": list(BATCH_SIZES),
-            "onnxruntime": {
-                "intra_op_num_threads": threads,
-                "inter_op_num_threads": 1,
-                "execution_mode": "sequential",
-                "graph_optimization_level": "all",
-            },
+            "onnxruntime": session_settings(export.onnx_session(onnx_model, threads)),
+            "onnxruntime_defaults": session_settings(default_session(onnx_model)),
             "tensorflow_threads": threads,
             "check_images": CHECK_IMAGES,
             "int8": args.int8,
