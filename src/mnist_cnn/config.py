@@ -27,7 +27,7 @@ class TrainConfig:
     seed: int = 0  # seeds Python, NumPy and the backend: same seed, same machine, same result
     # channels_last is the fast layout on CPU; channels_first is the tutorial's 1x28x28 input.
     data_format: str = "channels_last"
-    limit: int | None = None  # train on the first N training images only (quick runs)
+    limit: int | None = None  # train on the first N training images only (None: all 60,000)
     data_dir: str | None = None  # None: the MNIST files packaged with mnist-cnn
     log_every: int = 50  # record loss/accuracy every N batches for the training curves
     # "constant" (the tutorial) or "warmup_cosine": linear warm-up to learning_rate over
@@ -104,16 +104,19 @@ class TrainConfig:
 RECIPES: dict[str, dict[str, Any]] = {
     # Exactly the tutorial: Adam 1e-4, batch 32, one epoch, constant learning rate.
     "tutorial": {},
-    # Time to 99%: RECIPE_FAST_PLACEHOLDER
+    # Time to 99%: half an epoch (the first 30,000 images, once) at batch 64, a 20x higher
+    # peak learning rate with warm-up and cosine decay, label smoothing against overconfidence.
     "fast": {
-        "batch_size": 128,
+        "limit": 30000,
+        "batch_size": 64,
         "learning_rate": 2e-3,
         "schedule": "warmup_cosine",
         "warmup_fraction": 0.1,
+        "label_smoothing": 0.1,
         "epochs": 1,
-        "steps_per_execution": 8,
     },
-    # Best accuracy: RECIPE_BEST_PLACEHOLDER
+    # Most accuracy from one tutorial network: random shifts, rotations and zooms against
+    # overfitting over 15 epochs, label smoothing, warm-up then cosine decay to zero.
     "best": {
         "batch_size": 128,
         "learning_rate": 2e-3,
