@@ -25,8 +25,6 @@ from pathlib import Path
 
 import numpy as np
 
-import mnist_cnn  # noqa: F401  (before Keras: it sets TensorFlow's environment, oneDNN on)
-
 ROOT = Path(__file__).resolve().parent.parent
 # Multiply-adds of one forward pass of the tutorial net (conv1, conv2, dense, output).
 FORWARD_MACS = 28 * 28 * 32 * 25 + 14 * 14 * 64 * 25 * 32 + 3136 * 1024 + 1024 * 10
@@ -65,18 +63,23 @@ def parse_spec(spec: str) -> tuple[str, dict]:
 
 def worker(spec: str, seed: int, probe_fraction: float, output: str) -> None:
     """One training run with accuracy probes; prints a JSON object."""
+    from mnist_cnn import enable_onednn
+    from mnist_cnn.config import recipe_config
+
+    recipe, overrides = parse_spec(spec)
+    config = recipe_config(recipe, **{**overrides, "seed": seed})
+    if config.fast_kernels:
+        enable_onednn()  # as `mnist-cnn train` does: before TensorFlow loads
+
     import keras
 
     from mnist_cnn import runtime
-    from mnist_cnn.config import recipe_config
     from mnist_cnn.data import load_mnist, to_model_input
     from mnist_cnn.evaluate import metrics_from_probabilities
     from mnist_cnn.model import build_model
     from mnist_cnn.train import train
 
     dataset = load_mnist()
-    recipe, overrides = parse_spec(spec)
-    config = recipe_config(recipe, **{**overrides, "seed": seed})
     train_images = min(len(dataset.train.images), config.limit or len(dataset.train.images))
     steps_per_epoch = -(-train_images // config.batch_size)
     probe_every = max(1, round(probe_fraction * steps_per_epoch))

@@ -7,10 +7,12 @@ Each configuration trains the tutorial network for `--images` random images in a
 round. Reported per configuration: images/s and CPU use (process CPU seconds per wall second;
 2.0 means both cores busy), medians and every sample, to `results/train_step_levers.json`.
 
-- `onednn`: TF_ENABLE_ONEDNN_OPTS=1 (mnist-cnn's default) or 0 (TensorFlow's default on CPUs
-  without AVX-512 VNNI/BF16 or AMX, such as this AMD EPYC).
+- `onednn`: TF_ENABLE_ONEDNN_OPTS=1 (set by `fast_kernels`) or 0 (TensorFlow's default on
+  CPUs without AVX-512 VNNI/BF16 or AMX, such as this AMD EPYC; the tutorial recipe's path).
 - `pipeline`: `keras` is `fit(x, y)` on NumPy arrays (Keras builds an autotuned tf.data
-  pipeline); `mnist_cnn` is `runtime.training_batches` (one private thread, no autotuning).
+  pipeline) compiled with XLA, as the tutorial recipe trains; `mnist_cnn` is
+  `runtime.training_batches` (one private thread, no autotuning) without XLA, as
+  `fast_kernels` trains.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ def worker(config: dict, images: int) -> None:
     """Train `images` random images once after a warm-up; print one JSON line."""
     import numpy as np
 
-    from mnist_cnn import runtime  # sets the environment; TF_ENABLE_ONEDNN_OPTS came with us
+    from mnist_cnn import runtime  # TF_ENABLE_ONEDNN_OPTS comes from the parent, per config
     from mnist_cnn.config import TrainConfig
     from mnist_cnn.model import build_model
     from mnist_cnn.train import compile_model
@@ -52,7 +54,9 @@ def worker(config: dict, images: int) -> None:
     x = rng.random((images, 28, 28, 1), dtype=np.float32)
     y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, images)]
     model = build_model("channels_last")
-    compile_model(model, TrainConfig(batch_size=batch, learning_rate=1e-3), images // batch)
+    fast = config["pipeline"] == "mnist_cnn"  # fast_kernels: in-memory batches, no XLA
+    settings = TrainConfig(batch_size=batch, learning_rate=1e-3, fast_kernels=fast)
+    compile_model(model, settings, images // batch)
     model.fit(x[: batch * 10], y[: batch * 10], batch_size=batch, verbose=0)  # warm-up
     if config["pipeline"] == "mnist_cnn":
         data = {"x": runtime.training_batches(x, y, batch, 0)}

@@ -6,7 +6,6 @@ import sys
 
 import numpy as np
 
-import mnist_cnn  # noqa: F401  (sets the TensorFlow environment before TensorFlow loads)
 from mnist_cnn import runtime
 
 
@@ -37,15 +36,31 @@ def test_training_batches_same_seed_same_order_other_seed_other_order():
     assert not np.array_equal(runs[0][0], runs[2][0])
 
 
-def onednn_setting(environment: dict[str, str]) -> str:
-    code = "import os, mnist_cnn; print(os.environ['TF_ENABLE_ONEDNN_OPTS'])"
+def onednn_in_fresh_process(environment: dict[str, str], first: str = "") -> list[str]:
+    code = (
+        f"{first}import os, mnist_cnn; on = mnist_cnn.enable_onednn(); "
+        "print(on, os.environ.get('TF_ENABLE_ONEDNN_OPTS'))"
+    )
     completed = subprocess.run(
         [sys.executable, "-c", code], env=environment, capture_output=True, text=True, check=True
     )
-    return completed.stdout.strip()
+    return completed.stdout.split()
 
 
-def test_onednn_is_on_by_default_and_the_user_can_turn_it_off():
+def test_enable_onednn_turns_it_on_before_tensorflow_loads_and_respects_the_user():
     environment = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
-    assert onednn_setting(environment) == "1"
-    assert onednn_setting({**environment, "TF_ENABLE_ONEDNN_OPTS": "0"}) == "0"
+    assert onednn_in_fresh_process(environment) == ["True", "1"]
+    user_off = {**environment, "TF_ENABLE_ONEDNN_OPTS": "0"}
+    assert onednn_in_fresh_process(user_off) == ["False", "0"]
+    # Too late once TensorFlow has loaded: it says so instead of pretending.
+    assert onednn_in_fresh_process(environment, "import tensorflow; ") == ["False", "None"]
+
+
+def test_importing_mnist_cnn_leaves_tensorflow_settings_alone():
+    """The tutorial recipe trains on TensorFlow's default kernels: importing leaves them."""
+    environment = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    code = "import os, mnist_cnn.train; print(os.environ.get('TF_ENABLE_ONEDNN_OPTS'))"
+    completed = subprocess.run(
+        [sys.executable, "-c", code], env=environment, capture_output=True, text=True, check=True
+    )
+    assert completed.stdout.split()[-1] == "None"

@@ -23,10 +23,9 @@ def configure(seed: int | None = None) -> None:
 
     Left to itself TensorFlow sized its pools differently from run to run here (one core busy
     in some runs); fixing both pools to the CPU count makes the thread use the same every run.
-    TensorFlow's `enable_op_determinism` is not used: Keras turns XLA off under it, and
-    channels_first models are compiled with XLA (see train.compile_model); runs are
-    reproducible without it on CPU (tests/test_train.py checks identical metrics for the same
-    seed).
+    TensorFlow's `enable_op_determinism` is not used: Keras turns XLA off under it, and the
+    model is compiled with XLA (see train.compile_model); runs are reproducible without it on
+    CPU (tests/test_train.py checks identical metrics for the same seed).
     """
     import tensorflow as tf
 
@@ -42,6 +41,7 @@ def configure(seed: int | None = None) -> None:
 def training_batches(images, labels, batch_size: int, seed: int):
     """Shuffled batches of (images, labels) for `fit`, reshuffled every epoch, from memory.
 
+    Used with `TrainConfig.fast_kernels`.
     Keras's own pipeline for NumPy arrays lets tf.data autotune its threads; on 2 cores those
     threads took CPU from the training kernels in about half the runs (1 of 2 cores idle, a
     third to a half slower). Here the whole arrays are constants, each batch is one gather of

@@ -10,8 +10,10 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
 import platform
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,10 +116,11 @@ def compile_model(model: keras.Model, config: TrainConfig, total_steps: int) -> 
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
         metrics=["accuracy"],
         steps_per_execution=config.steps_per_execution,
-        # XLA only for channels_first: TensorFlow's Eigen CPU kernels cannot train it
-        # ("Conv2DCustomBackpropInputOp only supports NHWC"), XLA's can. For channels_last the
-        # oneDNN kernels without XLA measured 1.3-1.6x faster (benchmarks/README.md).
-        jit_compile=config.data_format == "channels_first",
+        # XLA: TensorFlow's Eigen CPU kernels cannot train channels_first convolutions
+        # ("Conv2DCustomBackpropInputOp only supports NHWC"); XLA's can, for either layout.
+        # With fast_kernels, channels_last runs without XLA: oneDNN's kernels measured
+        # 1.3-1.6x faster than XLA (benchmarks/README.md).
+        jit_compile=not config.fast_kernels or config.data_format == "channels_first",
     )
 
 
@@ -172,14 +175,21 @@ def train(
     batch_logger = BatchLogger(config.log_every)
     callbacks = [batch_logger, keras.callbacks.TerminateOnNaN(), *(callbacks or [])]
 
+    if config.fast_kernels:
+        if os.environ.get("TF_ENABLE_ONEDNN_OPTS") != "1":
+            warnings.warn(
+                "fast_kernels: TensorFlow's oneDNN kernels are off in this process (call "
+                "mnist_cnn.enable_onednn() before TensorFlow loads); training runs slower",
+                stacklevel=2,
+            )
+        # training_batches shuffles (seeded) every epoch, hence fit's shuffle=False
+        data = {"x": runtime.training_batches(x_train, y_train, config.batch_size, config.seed)}
+        data.update(shuffle=False)
+    else:  # the tutorial's own way: NumPy arrays, Keras shuffles
+        data = {"x": x_train, "y": y_train, "batch_size": config.batch_size, "shuffle": True}
+
     started = time.perf_counter()
-    history = trained.fit(
-        runtime.training_batches(x_train, y_train, config.batch_size, config.seed),
-        epochs=config.epochs,
-        shuffle=False,  # training_batches shuffles, seeded, every epoch
-        callbacks=callbacks,
-        verbose=verbose,
-    )
+    history = trained.fit(**data, epochs=config.epochs, callbacks=callbacks, verbose=verbose)
     train_seconds = time.perf_counter() - started
     if trained.stop_training or not np.isfinite(history.history["loss"][-1]):
         raise MnistCnnError("training diverged (loss became NaN); try a lower --learning-rate")
