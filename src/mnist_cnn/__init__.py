@@ -15,7 +15,7 @@ def enable_onednn() -> bool:
 
     TensorFlow turns them on by itself only on CPUs with AVX-512 VNNI/BF16 or AMX, and reads
     the setting once, when it loads: call this before anything imports TensorFlow or Keras.
-    On the 2-core AMD EPYC (AVX2) we measure on they train the tutorial network 1.6-2.7x faster
+    On the 2-core AMD EPYC (AVX2) we measure on they train the tutorial network 1.6-2.2x faster
     (benchmarks/README.md). A user's own TF_ENABLE_ONEDNN_OPTS=0 is respected.
     """
     if "tensorflow" not in sys.modules:

@@ -42,7 +42,7 @@ class TrainConfig:
     zoom: float = 0.0
     steps_per_execution: int = 1  # batches per compiled call: fewer Python round trips
     # TensorFlow's oneDNN kernels, batches gathered from memory by one tf.data thread, XLA only
-    # for channels_first: 1.6-2.7x faster here. Off for the tutorial: another floating-point
+    # for channels_first: 1.6-2.2x faster here. Off for the tutorial: another floating-point
     # path trains another model from the same seed than the one its figures were measured on.
     fast_kernels: bool = False
 

@@ -178,13 +178,13 @@ def train(
     if config.fast_kernels:
         if os.environ.get("TF_ENABLE_ONEDNN_OPTS") != "1":
             warnings.warn(
-                "fast_kernels: TensorFlow's oneDNN kernels are off in this process (call "
-                "mnist_cnn.enable_onednn() before TensorFlow loads); training runs slower",
+                "fast_kernels: TF_ENABLE_ONEDNN_OPTS is not 1 in this process, so unless this "
+                "CPU has AVX-512 VNNI/BF16 or AMX, TensorFlow trains on its slower kernels (call "
+                "mnist_cnn.enable_onednn() before TensorFlow loads)",
                 stacklevel=2,
             )
-        # training_batches shuffles (seeded) every epoch, hence fit's shuffle=False
-        data = {"x": runtime.training_batches(x_train, y_train, config.batch_size, config.seed)}
-        data.update(shuffle=False)
+        batches = runtime.training_batches(x_train, y_train, config.batch_size, config.seed)
+        data = {"x": batches, "shuffle": False}  # training_batches shuffles every epoch
     else:  # the tutorial's own way: NumPy arrays, Keras shuffles
         data = {"x": x_train, "y": y_train, "batch_size": config.batch_size, "shuffle": True}
 
