@@ -42,8 +42,8 @@ class TrainConfig:
     zoom: float = 0.0
     steps_per_execution: int = 1  # batches per compiled call: fewer Python round trips
     # TensorFlow's oneDNN kernels, batches gathered from memory by one tf.data thread, XLA only
-    # for channels_first: 1.6-2.2x faster here. Off for the tutorial: another floating-point
-    # path trains another model from the same seed than the one its figures were measured on.
+    # for channels_first: 1.6-2.2x faster here. Off for the tutorial: with another floating-point
+    # path its seed would train a different model from the one its figures were measured on.
     fast_kernels: bool = False
 
     def __post_init__(self) -> None:

@@ -41,11 +41,11 @@ def configure(seed: int | None = None) -> None:
 def training_batches(images, labels, batch_size: int, seed: int):
     """Shuffled batches of (images, labels) for `fit`, reshuffled every epoch, from memory.
 
-    Used with `TrainConfig.fast_kernels`.
-    Keras's own pipeline for NumPy arrays lets tf.data autotune its threads; on 2 cores those
-    threads took CPU from the training kernels in about half the runs (1 of 2 cores idle, a
-    third to a half slower). Here the whole arrays are constants, each batch is one gather of
-    shuffled indices, and tf.data runs with one private thread and no autotuning.
+    Used with `TrainConfig.fast_kernels`. Keras's own pipeline for NumPy arrays lets tf.data
+    autotune its threads; on 2 cores those threads took CPU from the training kernels in about
+    half the runs (1 of 2 cores idle, a third to a half slower). Here the whole arrays are
+    constants, each batch is one gather of shuffled indices, and tf.data runs with one private
+    thread and no autotuning.
     """
     import tensorflow as tf
 
