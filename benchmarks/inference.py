@@ -31,6 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from machine import cpu_model, git_commit, git_dirty, matmul_peak_gflops  # benchmarks/machine.py
 
 from mnist_cnn import export, runtime
 from mnist_cnn.data import load_mnist, to_model_input
@@ -45,58 +46,6 @@ MAX_DIFFERENCE = 1e-5  # a path must match Keras's probabilities this closely to
 CHECK_IMAGES = 1000
 
 Call = Callable[[np.ndarray], np.ndarray]
-
-
-def matmul_peak_gflops(size: int = 4096, repeats: int = 5) -> float:
-    """Best-of-`repeats` numpy float32 matmul rate: the fp32 peak this BLAS reaches here."""
-    a = np.random.default_rng(0).standard_normal((size, size), dtype=np.float32)
-    b = np.random.default_rng(1).standard_normal((size, size), dtype=np.float32)
-    a @ b  # warm-up: thread pool start, page faults
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - start)
-    return 2 * size**3 / best / 1e9
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def git_commit() -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=Path(__file__).parent,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def git_dirty() -> bool | None:
-    """Whether the working tree differs from the commit (then the commit alone can't rerun it)."""
-    try:
-        return bool(
-            subprocess.run(
-                ["git", "status", "--porcelain", "--untracked-files=no"],
-                capture_output=True,
-                text=True,
-                check=True,
-                cwd=Path(__file__).parent,
-            ).stdout.strip()
-        )
-    except (OSError, subprocess.CalledProcessError):
-        return None
 
 
 def versions() -> dict[str, str]:

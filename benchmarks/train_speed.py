@@ -24,28 +24,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+from machine import cpu_model, git_commit, git_dirty, matmul_peak_gflops  # benchmarks/machine.py
 
 ROOT = Path(__file__).resolve().parent.parent
 # Multiply-adds of one forward pass of the tutorial net (conv1, conv2, dense, output).
 FORWARD_MACS = 28 * 28 * 32 * 25 + 14 * 14 * 64 * 25 * 32 + 3136 * 1024 + 1024 * 10
 TRAIN_FLOP_PER_IMAGE = 3 * 2 * FORWARD_MACS  # forward + two backward products, 2 FLOP per MAC
-
-
-def matmul_peak_gflops(size: int = 4096, repeats: int = 5) -> float:
-    a = np.random.default_rng(0).random((size, size), dtype=np.float32)
-    best = float("inf")
-    for _ in range(repeats):
-        started = time.perf_counter()
-        a @ a
-        best = min(best, time.perf_counter() - started)
-    return 2 * size**3 / best / 1e9
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 def parse_spec(spec: str) -> tuple[str, dict]:
@@ -236,12 +220,10 @@ def main() -> int:
     import keras
     import tensorflow as tf
 
-    commit = subprocess.run(
-        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True
-    ).stdout.strip()
     document = {
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "git_commit": commit,
+        "git_commit": git_commit(),
+        "git_uncommitted_changes": git_dirty(),
         "cpu": cpu_model(),
         "cpus": len(__import__("os").sched_getaffinity(0)),
         "versions": {

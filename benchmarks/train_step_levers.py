@@ -27,6 +27,8 @@ import sys
 import time
 from pathlib import Path
 
+from machine import git_commit, git_dirty  # benchmarks/machine.py
+
 ROOT = Path(__file__).resolve().parent.parent
 
 CONFIGS = [
@@ -116,13 +118,11 @@ def main() -> int:
                 "samples": runs,
             }
         )
-    commit = subprocess.run(
-        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True
-    ).stdout.strip()
     result = {
         "benchmark": "train_step_levers",
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "git_commit": commit,
+        "git_commit": git_commit(),
+        "git_uncommitted_changes": git_dirty(),
         "images_per_run": args.images,
         "rounds": args.rounds,
         "configs": rows,
