@@ -72,10 +72,9 @@ def worker(spec: str, seed: int, probe_fraction: float, output: str) -> None:
     class Probe(keras.callbacks.Callback):
         """Copies the weights at fixed fractions of an epoch; they are evaluated after training.
 
-        Evaluating inside training (an earlier version) slowed the training steps after each
-        probe by a third or more (caches and thread pools taken by the evaluation), so the
-        timed run now only pays for a copy of the weights (about 13 MB), and that is taken off
-        its clock too.
+        Evaluating inside training (an earlier version) ran a second compiled model and its
+        thread pools in the middle of the timed run; now the run only pays for a copy of the
+        weights (about 13 MB), and that is taken off its clock too.
         """
 
         def __init__(self) -> None:
