@@ -18,10 +18,13 @@ import mnist_cnn
 from mnist_cnn.preprocess import (
     ALLOWED_FORMATS,
     MAX_PIXELS,
+    SLANT_RANGE,
     NoDigitError,
     PreprocessError,
+    deslant,
     load_image,
     preprocess,
+    slant,
     to_mnist,
 )
 from tests.realistic import find_fonts, generate_realistic_images
@@ -268,15 +271,51 @@ def _photo_of(digit: np.ndarray, rng: np.random.Generator, invert: bool = True) 
     return _encode(Image.fromarray(np.uint8(gray * 255)), "JPEG", quality=70)
 
 
+def _deslanted(digit: np.ndarray) -> np.ndarray:
+    """A 28x28 MNIST digit with its slant brought into MNIST's central range, as preprocess
+    does: the same columns, the digit's centre kept."""
+    out = deslant(digit.astype(np.float64) / 255)
+    left = (out.shape[1] - 28) // 2
+    return out[:, left : left + 28]
+
+
 def test_photographed_mnist_digit_is_recovered(mnist_digits) -> None:
     images, _ = mnist_digits
     rng = np.random.default_rng(0)
     for digit in images[:12]:
-        original = digit.astype(np.float64) / 255
+        original = _deslanted(digit)
         for invert in (True, False):
             out = preprocess(_photo_of(digit, rng, invert))
             _check_mnist_frame(out)
             assert _similarity(out, original) > 0.9
+
+
+def _bar(shift_per_row: float) -> np.ndarray:
+    """A white stroke on black, 160 rows tall, moving `shift_per_row` px right per row down."""
+    a = np.zeros((200, 260))
+    for y in range(20, 180):
+        x = 100 + round(shift_per_row * (y - 100))
+        a[y, x : x + 18] = 1.0
+    return a
+
+
+@pytest.mark.parametrize("shift", [-0.8, -0.45, 0.0, 0.3, 0.8])
+def test_slant_outside_mnist_range_is_brought_to_its_edge(shift: float) -> None:
+    assert slant(_bar(shift)) == pytest.approx(shift, abs=0.01)
+    edge = min(max(shift, SLANT_RANGE[0]), SLANT_RANGE[1])
+    assert slant(deslant(_bar(shift))) == pytest.approx(edge, abs=1e-3)
+    out = preprocess(1.0 - _bar(shift))  # dark on light, through the whole pipeline
+    _check_mnist_frame(out)
+    assert slant(out) == pytest.approx(edge, abs=0.03)
+
+
+def test_slant_inside_mnist_range_is_kept(mnist_digits) -> None:
+    images, _ = mnist_digits
+    kept = [d for d in images if SLANT_RANGE[0] < slant(d.astype(np.float64)) < SLANT_RANGE[1]]
+    assert len(kept) > 50  # about half of MNIST lies inside its quartiles
+    for digit in kept[:20]:
+        a = digit.astype(np.float64)
+        np.testing.assert_array_equal(deslant(a), a)
 
 
 def test_polarity_both_ways_gives_the_same_digit(mnist_digits) -> None:

@@ -2,7 +2,9 @@
 
 MNIST was made by cropping each digit to its bounding box, fitting it into 20x20 (aspect ratio
 kept, anti-aliased) and pasting it into 28x28 with its centre of mass at the centre, white ink on
-black. This module does the same for photos, scans and canvas drawings.
+black. This module does the same for photos, scans and canvas drawings, with two steps more:
+the stroke width and the slant of a digit far outside MNIST's usual range are brought to the
+edge of that range, since a model trained on MNIST has seen few such digits.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ _SPECK_FRACTION = 0.05  # components lighter than this share of the main one are
 _NOISE_FACTOR = 80.0
 _WIDTH_LO, _WIDTH_HI, _THIN_MAX = 0.09, 0.12, 0.4
 _LUMA = np.array([0.299, 0.587, 0.114])  # ITU-R BT.601, as Pillow's convert("L")
+# Slant (horizontal shift per row down, from second moments; negative leans right) of MNIST's
+# training digits: 25th and 75th percentiles, measured on the first 20,000 (median -0.12).
+SLANT_RANGE = (-0.31, 0.06)
 
 
 class PreprocessError(MnistCnnError, ValueError):
@@ -298,7 +303,44 @@ def _to_mnist(a: np.ndarray) -> np.ndarray:
     y0, y1, x0, x1 = max(0, y0 - r - 2), min(h, y1 + r + 2), max(0, x0 - r - 2), min(w, x1 + r + 2)
     crop = out[y0:y1, x0:x1]
     crop = (1 - frac) * _rank(crop, r, fn) + frac * _rank(crop, r + 1, fn)
-    return _frame(crop)
+    return _frame(deslant(crop))
+
+
+def slant(a: np.ndarray) -> float:
+    """Horizontal shift of the ink per row down (cov(x, y) / var(y) of the ink's mass)."""
+    total = float(a.sum())
+    if total <= 0:
+        return 0.0
+    ys, xs = np.arange(a.shape[0]), np.arange(a.shape[1])
+    rows, cols = a.sum(axis=1), a.sum(axis=0)
+    cy, cx = (rows * ys).sum() / total, (cols * xs).sum() / total
+    var_y = (rows * (ys - cy) ** 2).sum() / total
+    if var_y <= 0:
+        return 0.0
+    return float((a * np.outer(ys - cy, xs - cx)).sum() / total / var_y)
+
+
+def deslant(crop: np.ndarray) -> np.ndarray:
+    """White-on-black digit slanted beyond MNIST's central range (a tilted photo, backhand or
+    steep italic writing) -> the same digit sheared to the nearest edge of that range, on a
+    canvas widened to keep all of it; a digit inside the range is returned as it is.
+
+    Measured on MNIST's test digits rotated by up to 15 degrees, it lifts the tutorial model's
+    accuracy from 97.3% to 97.7% (benchmarks/README.md, "Realistic pictures")."""
+    s = slant(crop)
+    shift = float(np.clip(s, *SLANT_RANGE)) - s
+    if abs(shift) < 1e-3:
+        return crop
+    h, w = crop.shape
+    cy = float((crop.sum(axis=1) * np.arange(h)).sum() / crop.sum())
+    pad = int(np.ceil(abs(shift) * max(cy, h - cy))) + 1
+    # Output pixel (X, Y) samples the input at (X - pad - shift * (Y - cy), Y).
+    img = Image.fromarray(np.ascontiguousarray(crop, dtype=np.float32), mode="F")
+    coefficients = (1.0, -shift, shift * cy - pad, 0.0, 1.0, 0.0)
+    sheared = img.transform(
+        (w + 2 * pad, h), Image.Transform.AFFINE, coefficients, Image.Resampling.BILINEAR
+    )
+    return np.asarray(sheared, dtype=np.float64)
 
 
 def _keep_digit(mask: np.ndarray, out: np.ndarray) -> np.ndarray:
