@@ -209,9 +209,12 @@ def test_single_image_does_not_call_model_predict(tiny_run, good_images, monkeyp
 def test_realistic_images_accuracy_vs_naive_resize(tutorial_run, mnist, tmp_path, capsys):
     """The tutorial model on realistic pictures: far better with preprocess than without.
 
-    Issue 3 aims at >= 98%; measured 97.5% on this sample (96.0-98.0% over five samples of
-    400), so the goal is not met yet and this test guards the level reached: a regression floor
-    of 96%, and at least 70 points above the naive resize (measured 14-17%).
+    Issue 3 aims at >= 98% with a tutorial-recipe model, which is not reached: over 2,000
+    pictures, tutorial models of seeds 0, 1 and 2 score 97.85%, 94.6% and 96.3% (the MNIST
+    half is held back by its rotation, the printed half by the model drawn; benchmarks/README.md,
+    "Predicting realistic pictures"). This test guards seed 0 on the first 400 pictures
+    (measured 97.5%): a regression floor of 96%, and at least 70 points above the naive resize
+    (measured 13-16%).
     """
     count, seed = 400, 0  # seed 0: the first, not chosen for its result
     pictures = generate_realistic_images(count, seed, mnist.test.images, mnist.test.labels)
