@@ -326,7 +326,7 @@ def deslant(crop: np.ndarray) -> np.ndarray:
     canvas widened to keep all of it; a digit inside the range is returned as it is.
 
     Measured on MNIST's test digits rotated by up to 15 degrees, it lifts the tutorial model's
-    accuracy from 97.3% to 97.7% (benchmarks/README.md, "Realistic pictures")."""
+    accuracy from 97.3% to 97.7% (benchmarks/README.md, "Predicting realistic pictures")."""
     s = slant(crop)
     shift = float(np.clip(s, *SLANT_RANGE)) - s
     if abs(shift) < 1e-3:
