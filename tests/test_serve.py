@@ -260,6 +260,23 @@ def test_create_app_checks_the_run_directory(tmp_path):
         create_app(tmp_path)
 
 
+@pytest.mark.parametrize("damage", ["missing_dir", "corrupt_model", "bad_config"])
+def test_cli_serve_reports_a_broken_run_in_one_line(tmp_path, tiny_run, capsys, damage):
+    import shutil
+
+    run = tmp_path / "run"
+    if damage != "missing_dir":
+        shutil.copytree(tiny_run, run)
+    if damage == "corrupt_model":
+        (run / "model.keras").write_bytes(b"PK\x03\x04 not really a zip")
+    elif damage == "bad_config":
+        (run / "config.json").write_text("[]")
+    assert main(["serve", str(run), "--port", "1"]) == 1  # fails before binding any port
+    err = capsys.readouterr().err
+    assert err.startswith("mnist-cnn: error: ") and err.count("\n") == 1, err
+    assert str(run) in err and "Traceback" not in err
+
+
 def test_cli_serve_reports_a_missing_model(tmp_path, capsys):
     assert main(["serve", str(tmp_path)]) == 1
     assert "model.keras: missing" in capsys.readouterr().err

@@ -156,10 +156,15 @@ def _add_serve_parser(commands: argparse._SubParsersAction) -> None:
 def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from mnist_cnn.predict import Predictor
     from mnist_cnn.serve import create_app
 
+    # Load the model before the server starts: a broken run directory is then one error line
+    # (ModelLoadError, caught in main), not a traceback in the server's startup log.
+    predictor = Predictor.from_dir(args.run_dir)
     limits = {"max_body_bytes": args.max_body_bytes, "max_in_flight": args.max_in_flight}
-    app = create_app(args.run_dir, **{k: v for k, v in limits.items() if v is not None})
+    limits = {k: v for k, v in limits.items() if v is not None}
+    app = create_app(args.run_dir, predictor=predictor, **limits)
     config = uvicorn.Config(
         app, host=args.host, port=args.port, access_log=args.access_log, server_header=False
     )

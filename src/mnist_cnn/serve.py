@@ -257,8 +257,10 @@ def create_app(
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+    predictor: Predictor | None = None,
 ) -> FastAPI:
-    """The app; the model is loaded and warmed up in the lifespan, then /readyz says 200."""
+    """The app; the model is loaded (unless `predictor` is given, already loaded from
+    `model_dir`) and warmed up in the lifespan, then /readyz says 200."""
     model_dir = Path(model_dir)
     if not (model_dir / MODEL_FILE).is_file():  # fail now, not inside the server's startup
         raise ModelLoadError(f"{model_dir / MODEL_FILE}: missing (expected a run from 'train')")
@@ -267,9 +269,9 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        predictor = await run_in_threadpool(Predictor.from_dir, model_dir)
-        await run_in_threadpool(_warm_up, predictor)
-        app.state.batcher = Batcher(predictor)
+        loaded = predictor or await run_in_threadpool(Predictor.from_dir, model_dir)
+        await run_in_threadpool(_warm_up, loaded)
+        app.state.batcher = Batcher(loaded)
         task = asyncio.create_task(app.state.batcher.run())
         app.state.ready = True
         try:
