@@ -70,9 +70,8 @@ def accuracy(predictor: Predictor, pictures: list, folder: Path) -> dict:
     }
 
 
-def mnist_source_accuracy(predictor: Predictor, pictures: list, seed: int) -> dict:
+def mnist_source_accuracy(predictor: Predictor, pictures: list, seed: int, mnist) -> dict:
     """The model on the MNIST test digits behind the pictures: as they are, and rotated."""
-    mnist = load_mnist()
     index = [
         int(name.split("_mnist")[1].split("_")[0]) for name, _, _ in pictures if "_mnist" in name
     ]
@@ -158,7 +157,7 @@ def main() -> None:
                 (folder / file_name).write_bytes(data)
             for run, predictor in predictors.items():
                 sample = {"seed": seed, **accuracy(predictor, pictures, folder)}
-                sample["mnist_sources"] = mnist_source_accuracy(predictor, pictures, seed)
+                sample["mnist_sources"] = mnist_source_accuracy(predictor, pictures, seed, mnist)
                 runs[run]["samples"].append(sample)
     for result in runs.values():
         if result["samples"]:
@@ -193,15 +192,9 @@ def main() -> None:
             continue
         pooled, samples = result["pooled"], result["samples"]
         per_seed = ", ".join(f"{x['accuracy']:.4f}" for x in samples)
-        rotated = _pooled(
-            [
-                {
-                    "images": x["mnist_sources"]["digits"],
-                    "r": x["mnist_sources"]["rotated_up_to_15_degrees"],
-                }
-                for x in samples
-            ],
-            "r",
+        sources = [x["mnist_sources"] for x in samples]
+        rotated = sum(x["rotated_up_to_15_degrees"] * x["digits"] for x in sources) / sum(
+            x["digits"] for x in sources
         )
         metrics = Path(run) / "metrics.json"
         test = (
