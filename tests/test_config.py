@@ -1,9 +1,8 @@
-import json
 
 import pytest
 
 from mnist_cnn import MnistCnnError
-from mnist_cnn.config import RECIPES, TrainConfig, load_config, recipe_config
+from mnist_cnn.config import RECIPES, TrainConfig, recipe_config
 
 
 def test_defaults_are_the_tutorial_recipe():
@@ -19,23 +18,6 @@ def test_defaults_are_the_tutorial_recipe():
 def test_invalid_values_are_refused(field, value):
     with pytest.raises(MnistCnnError, match=field):
         TrainConfig(**{field: value})
-
-
-def test_round_trip_through_json(tmp_path):
-    config = TrainConfig(epochs=3, seed=7, schedule="warmup_cosine", shift=0.1)
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps({"config": config.to_dict()}))
-    assert load_config(str(path)) == config
-
-
-def test_unknown_fields_and_bad_json_are_named(tmp_path):
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps({"config": {"epochs": 1, "colour": "red"}}))
-    with pytest.raises(MnistCnnError, match="unknown field.*colour"):
-        load_config(str(path))
-    path.write_text("{not json")
-    with pytest.raises(MnistCnnError, match="config.json: not a readable JSON"):
-        load_config(str(path))
 
 
 def test_recipes_apply_and_flags_override():

@@ -13,7 +13,8 @@ import pytest
 from PIL import Image
 
 from mnist_cnn.cli import main
-from mnist_cnn.predict import Predictor, expand_paths, predict_files
+from mnist_cnn.inference import Predictor
+from mnist_cnn.predict import expand_paths, predict_files
 from mnist_cnn.preprocess import preprocess
 from tests.realistic import generate_realistic_images, naive_resize
 

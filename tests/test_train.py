@@ -1,5 +1,7 @@
 import csv
+import hashlib
 import json
+from pathlib import Path
 
 import pytest
 
@@ -8,7 +10,14 @@ from mnist_cnn.config import TrainConfig
 from mnist_cnn.data import PACKAGED_DIR
 from mnist_cnn.train import train
 
-RUN_FILES = {"model.keras", "config.json", "metrics.json", "history.csv", "batches.csv"}
+RUN_FILES = {
+    "model.keras",
+    "model.onnx",
+    "config.json",
+    "metrics.json",
+    "history.csv",
+    "batches.csv",
+}
 
 
 def test_tiny_run_writes_every_file(tiny_run):
@@ -28,6 +37,12 @@ def test_tiny_run_writes_every_file(tiny_run):
     assert 0.5 < metrics["test_accuracy"] <= 1.0  # 512 images at lr 1e-3 learn something
     saved = json.loads((tiny_run / "config.json").read_text())
     assert saved["config"]["batch_size"] == 64
+    assert saved["format_version"] == 2
+    assert Path(saved["config"]["data_dir"]).is_absolute()
+    # model.onnx is checked against Keras at the end of training and its hash recorded
+    onnx = saved["onnx"]
+    assert onnx["sha256"] == hashlib.sha256((tiny_run / "model.onnx").read_bytes()).hexdigest()
+    assert onnx["max_difference"] <= 1e-5 and onnx["check_images"] == 1000
     assert set(saved["versions"]) >= {"keras", "tensorflow", "numpy"}
     assert len(saved["data_sha256"]) == 4
     batches = list(csv.DictReader((tiny_run / "batches.csv").open()))

@@ -7,7 +7,7 @@ import asyncio
 import numpy as np
 from starlette.concurrency import run_in_threadpool
 
-from mnist_cnn.predict import Predictor
+from mnist_cnn.inference import Predictor
 
 MAX_BATCH = 64  # images per model call when requests pile up
 

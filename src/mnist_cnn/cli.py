@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Sequence
 
@@ -156,7 +157,7 @@ def _add_serve_parser(commands: argparse._SubParsersAction) -> None:
 def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from mnist_cnn.predict import Predictor
+    from mnist_cnn.inference import Predictor
     from mnist_cnn.serve import create_app
 
     # Load the model before the server starts: a broken run directory is then one error line
@@ -174,7 +175,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 def _report_after_training(run_dir: str) -> None:
-    from mnist_cnn.plots import write_report
+    from mnist_cnn.report import write_report
 
     try:
         print(f"report: {write_report(run_dir)}")
@@ -238,7 +239,8 @@ def _result_line(result: dict) -> str:
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    from mnist_cnn.predict import Predictor, predict_files
+    from mnist_cnn.inference import Predictor
+    from mnist_cnn.predict import predict_files
 
     predictor = Predictor.from_dir(args.run_dir)
     results = predict_files(
@@ -269,7 +271,7 @@ def _add_report_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from mnist_cnn.plots import write_report
+    from mnist_cnn.report import write_report
 
     print(f"report: {write_report(args.run_dir, args.data_dir)}")
     return EXIT_OK
@@ -303,7 +305,18 @@ COMMANDS = {
 }
 
 
+def _show_warnings() -> None:
+    """mnist-cnn's own warnings (e.g. a run without model.onnx) as one line on stderr each."""
+    logger = logging.getLogger("mnist_cnn")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("mnist-cnn: %(levelname)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.WARNING)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _show_warnings()
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -6,7 +6,6 @@ No Keras import here, so `mnist-cnn --help` and the config tests stay fast.
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +17,7 @@ SCHEDULES = ("constant", "warmup_cosine")
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Every setting of a training run; saved as `config.json` beside `model.keras`."""
+    """Every setting of a training run; saved in the run directory (run.py) beside the model."""
 
     recipe: str = "tutorial"  # name of the preset these values came from (see RECIPES)
     epochs: int = 1  # the tutorial trains a single pass over the 60,000 images
@@ -144,20 +143,3 @@ def recipe_config(name: str = "tutorial", **overrides: Any) -> TrainConfig:
         raise MnistCnnError(f"unknown recipe {name!r} (expected one of {', '.join(RECIPES)})")
     values = {**RECIPES[name], **{k: v for k, v in overrides.items() if v is not None}}
     return TrainConfig(recipe=name, **values)
-
-
-def load_config(path: str) -> TrainConfig:
-    """Read the `config` section of a run's config.json."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            document = json.load(handle)
-    except FileNotFoundError:
-        raise MnistCnnError(f"{path}: missing (expected a config.json written by train)") from None
-    except (OSError, ValueError) as error:
-        raise MnistCnnError(f"{path}: not a readable JSON file ({error})") from None
-    if not isinstance(document, dict) or not isinstance(document.get("config"), dict):
-        raise MnistCnnError(f"{path}: expected a JSON object with a 'config' object")
-    try:
-        return TrainConfig.from_dict(document["config"])
-    except TypeError as error:
-        raise MnistCnnError(f"{path}: bad config ({error})") from None

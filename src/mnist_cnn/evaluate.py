@@ -48,13 +48,23 @@ def evaluate_model(model: Any, split: Split, data_format: str) -> dict[str, Any]
     return metrics_from_probabilities(probabilities, split.labels)
 
 
-def evaluate_run(run_dir: str | Path, data_dir: str | None = None) -> dict[str, Any]:
-    """Load a trained run (safe mode) and evaluate it on the test split."""
-    from mnist_cnn.predict import load_run  # loads Keras: keep it out of module import
+def test_set_probabilities(
+    run_dir: str | Path, data_dir: str | None = None
+) -> tuple[Any, Split, np.ndarray]:
+    """(predictor, test split, probabilities): the one way evaluate and report predict the
+    test set, through the same backend as predict and serve (ONNX Runtime when the run has it).
+    """
+    from mnist_cnn.inference import Predictor, predict_images
 
-    run = load_run(run_dir)
-    dataset = load_mnist(data_dir if data_dir is not None else run.config.data_dir)
-    return evaluate_model(run.model, dataset.test, run.config.data_format)
+    predictor = Predictor.from_dir(run_dir)
+    test = load_mnist(data_dir if data_dir is not None else predictor.run.config.data_dir).test
+    return predictor, test, predict_images(predictor, test.images)
+
+
+def evaluate_run(run_dir: str | Path, data_dir: str | None = None) -> dict[str, Any]:
+    """Evaluate a trained run on the test split (`data_dir`'s, else the run's own)."""
+    _, test, probabilities = test_set_probabilities(run_dir, data_dir)
+    return metrics_from_probabilities(probabilities, test.labels)
 
 
 def format_report(metrics: dict[str, Any]) -> str:

@@ -1,4 +1,4 @@
-"""Figures of a trained run as PNG files, and `report.md` embedding them: `write_report(run_dir)`.
+"""Figures of a trained run as matplotlib Figures, and `save_png` (report.py writes the report).
 
 Figures are drawn with matplotlib's object API (`Figure`, rendered by the non-interactive Agg
 canvas), never pyplot: no GUI backend, no global figure state, nothing changed for a caller
@@ -7,9 +7,7 @@ that uses matplotlib itself.
 
 from __future__ import annotations
 
-import csv
 import io
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -21,24 +19,10 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
 from mnist_cnn import files
-from mnist_cnn.data import load_mnist
-from mnist_cnn.evaluate import metrics_from_probabilities
 
-REPORT_DIR = "report"
 DPI = 100  # figure sizes below are in inches: pixels = inches * DPI
 GALLERY_COUNT = 24  # misclassified digits shown, most confident first
 GALLERY_COLUMNS = 8
-PREDICT_BATCH = 1000  # test images per model call: bounds memory, not results
-
-
-def read_csv_rows(path: Path) -> list[dict[str, float]]:
-    """Rows of a numeric CSV (batches.csv, history.csv); [] when the file is absent or empty."""
-    try:
-        with open(path, encoding="utf-8", newline="") as handle:
-            rows = list(csv.DictReader(handle))
-    except FileNotFoundError:
-        return []
-    return [{key: float(value) for key, value in row.items()} for row in rows]
 
 
 def _new_figure(width: float, height: float, **subplots: Any) -> tuple[Figure, Any]:
@@ -198,105 +182,3 @@ def save_png(figure: Figure, target: Path) -> None:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=DPI)
     files.write_bytes(target, buffer.getvalue())
-
-
-def _test_probabilities(predictor: Any, images: np.ndarray) -> np.ndarray:
-    scaled = images.astype(np.float32) / np.float32(255)
-    return np.concatenate(
-        [
-            predictor.probabilities(scaled[start : start + PREDICT_BATCH])
-            for start in range(0, len(scaled), PREDICT_BATCH)
-        ]
-    )
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return document if isinstance(document, dict) else {}
-
-
-def write_report(run_dir: str | Path, data_dir: str | None = None) -> Path:
-    """Evaluate the run on the test set and write `run_dir/report/` (PNGs + report.md).
-
-    Returns the path of report.md. Test figures come from predicting the test set now (with
-    `data_dir`'s test files if given, else the run's); the curves from the run's CSV logs.
-    """
-    from mnist_cnn.predict import Predictor  # loads Keras: keep it out of module import
-
-    run_dir = Path(run_dir)
-    predictor = Predictor.from_dir(run_dir)
-    config = predictor.run.config
-    test = load_mnist(data_dir if data_dir is not None else config.data_dir).test
-    probabilities = _test_probabilities(predictor, test.images)
-    metrics = metrics_from_probabilities(probabilities, test.labels)
-    trained = _read_json(run_dir / "metrics.json")
-    saved_config = _read_json(run_dir / "config.json")
-
-    out = run_dir / REPORT_DIR
-    out.mkdir(exist_ok=True)
-    steps_per_epoch = None
-    if trained.get("train_images") and trained.get("batch_size"):
-        steps_per_epoch = math.ceil(trained["train_images"] / trained["batch_size"])
-    figures = {
-        "training_curves.png": (
-            "Training curves",
-            training_curves_figure(
-                read_csv_rows(run_dir / "batches.csv"),
-                read_csv_rows(run_dir / "history.csv"),
-                steps_per_epoch,
-                metrics,
-            ),
-        ),
-        "confusion_matrix.png": (
-            "Confusion matrix",
-            confusion_matrix_figure(np.asarray(metrics["confusion_matrix"])),
-        ),
-        "per_class_accuracy.png": (
-            "Accuracy per digit",
-            per_class_accuracy_figure(metrics["per_class_accuracy"], metrics["test_accuracy"]),
-        ),
-        "misclassified.png": (
-            "Most confidently misclassified test digits",
-            misclassified_figure(test.images, test.labels, probabilities),
-        ),
-    }
-    for name, (_, figure) in figures.items():
-        save_png(figure, out / name)
-
-    lines = [f"# Evaluation report: {run_dir.name}", "", *_headline(metrics, trained, config)]
-    versions = saved_config.get("versions", {})
-    if versions:
-        listed = ", ".join(f"{name} {value}" for name, value in versions.items())
-        lines.append(f"| libraries | {listed} |")
-    for name, (title, _) in figures.items():
-        lines += ["", f"## {title}", "", f"![{title}]({name})"]
-    target = out / "report.md"
-    files.write_text(target, "\n".join(lines) + "\n")
-    return target
-
-
-def _headline(metrics: dict[str, Any], trained: dict[str, Any], config: Any) -> list[str]:
-    total = int(np.sum(metrics["confusion_matrix"]))
-    correct = int(np.trace(np.asarray(metrics["confusion_matrix"])))
-    rows = [
-        "| | |",
-        "| --- | --- |",
-        f"| test accuracy | {metrics['test_accuracy']:.2%} ({correct:,} of {total:,}) |",
-        f"| test loss | {metrics['test_loss']:.4f} |",
-        f"| recipe | {config.recipe}: {config.epochs} epoch(s), batch {config.batch_size}, "
-        f"Adam learning rate {config.learning_rate:g}, seed {config.seed} |",
-    ]
-    if "train_images" in trained:
-        rows.append(f"| training images | {trained['train_images']:,} |")
-    if "train_seconds" in trained:
-        speed = trained.get("images_per_second")
-        rows.append(
-            f"| training time | {trained['train_seconds']:.0f} s"
-            + (f" ({speed:,.0f} images/s) |" if speed else " |")
-        )
-    worst = int(np.argmin(metrics["per_class_accuracy"]))
-    rows.append(f"| weakest digit | {worst} ({metrics['per_class_accuracy'][worst]:.2%} correct) |")
-    return rows

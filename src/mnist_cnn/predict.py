@@ -1,10 +1,13 @@
-"""Load a trained run directory and predict digits in arrays or image files."""
+"""Predict the digits in image files, directories and globs: `predict_files(predictor, paths)`.
+
+No TensorFlow here: the model runs through inference.Predictor (ONNX Runtime for any run that
+carries model.onnx).
+"""
 
 from __future__ import annotations
 
 import glob
 import io
-import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -13,94 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from mnist_cnn import MnistCnnError, files
-from mnist_cnn.config import TrainConfig, load_config
-from mnist_cnn.data import IMAGE_SIZE, NUM_CLASSES
-
-MODEL_FILE = "model.keras"
-CONFIG_FILE = "config.json"
-
-
-class ModelLoadError(MnistCnnError):
-    """A run directory is missing, incomplete or holds a corrupt model."""
-
-
-@dataclass(frozen=True)
-class Run:
-    path: Path
-    config: TrainConfig
-    model: Any  # keras.Model
-
-
-def load_run(run_dir: str | Path) -> Run:
-    """Load `model.keras` (Keras safe mode: no arbitrary code) and `config.json` of a run."""
-    import keras
-
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise ModelLoadError(
-            f"{run_dir}: not a directory (expected a run made by 'mnist-cnn train')"
-        )
-    model_path = run_dir / MODEL_FILE
-    if not model_path.is_file():
-        raise ModelLoadError(
-            f"{model_path}: missing (expected the model saved by 'mnist-cnn train')"
-        )
-    try:
-        config = load_config(str(run_dir / CONFIG_FILE))
-    except MnistCnnError as error:
-        raise ModelLoadError(str(error)) from None
-    try:
-        model = keras.saving.load_model(model_path, safe_mode=True)
-    except Exception as error:  # Keras raises many types for a bad archive
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise ModelLoadError(f"{model_path}: cannot load the model ({reason[:200]})") from None
-    expected = (None, 10)
-    if tuple(model.output_shape) != expected:
-        raise ModelLoadError(
-            f"{model_path}: not a digit classifier (expected output shape {expected}, "
-            f"found {tuple(model.output_shape)})"
-        )
-    return Run(path=run_dir, config=config, model=model)
-
-
-def read_metrics(run_dir: str | Path) -> dict[str, Any]:
-    path = Path(run_dir) / "metrics.json"
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise ModelLoadError(f"{path}: cannot read metrics ({error})") from None
-
-
-class Predictor:
-    """Class probabilities for MNIST-style images, through the fastest equivalent path.
-
-    `backend="auto"` uses ONNX Runtime when it is installed and its probabilities match
-    Keras's to 1e-5 (checked at load), else TensorFlow's compiled call; `backend` says which
-    one was chosen (see export.fastest_call and benchmarks/README.md for why).
-    """
-
-    def __init__(self, run: Run, backend: str = "auto") -> None:
-        from mnist_cnn.export import fastest_call
-
-        self.run = run
-        self.data_format = run.config.data_format
-        self.backend, self._call = fastest_call(run, backend)
-
-    @classmethod
-    def from_dir(cls, run_dir: str | Path, backend: str = "auto") -> Predictor:
-        return cls(load_run(run_dir), backend)
-
-    def probabilities(self, images: np.ndarray) -> np.ndarray:
-        """float32 (N, 28, 28) in [0, 1], white digit on black -> float32 (N, 10)."""
-        images = np.asarray(images, dtype=np.float32)
-        if images.ndim == 2:
-            images = images[None]
-        if images.ndim != 3 or images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
-            raise ValueError(f"expected images of shape (N, 28, 28), found {images.shape}")
-        axis = 1 if self.data_format == "channels_first" else -1
-        return self._call(np.expand_dims(images, axis))
-
+from mnist_cnn import files
+from mnist_cnn.data import NUM_CLASSES
+from mnist_cnn.inference import Predictor
 
 # Suffixes taken from a directory argument; files named one by one (or by a glob) are tried
 # whatever their suffix, and preprocess decides whether they are images.

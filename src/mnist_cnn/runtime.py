@@ -1,13 +1,16 @@
 """The one place that talks to TensorFlow directly: threads, determinism, compiled inference.
 
-Everything else in mnist-cnn is backend-agnostic Keras.
+Everything else in mnist-cnn is backend-agnostic Keras. Importing this module loads nothing heavy:
+TensorFlow and Keras are imported inside the functions that use them.
 """
 
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
-import keras
+if TYPE_CHECKING:  # TensorFlow loads in the functions that need it: cpu_count stays light
+    import keras
 
 
 def cpu_count() -> int:
@@ -35,6 +38,8 @@ def configure(seed: int | None = None) -> None:
     except RuntimeError:  # already initialised in this process: the first setting stays
         pass
     if seed is not None:
+        import keras
+
         keras.utils.set_random_seed(seed)
 
 
@@ -67,6 +72,7 @@ def training_batches(images, labels, batch_size: int, seed: int):
 
 
 def library_versions() -> dict[str, str]:
+    import keras
     import numpy
     import tensorflow as tf
 

@@ -24,8 +24,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mnist_cnn.batching import Batcher
 from mnist_cnn.data import IMAGE_SIZE
-from mnist_cnn.predict import MODEL_FILE, ModelLoadError, Predictor
+from mnist_cnn.inference import Predictor
 from mnist_cnn.preprocess import ALLOWED_FORMATS, NoDigitError, PreprocessError, preprocess
+from mnist_cnn.run import read_run
 
 STATIC_DIR = Path(__file__).parent / "static"
 DEFAULT_MAX_BODY_BYTES = 2_000_000
@@ -262,8 +263,8 @@ def create_app(
     """The app; the model is loaded (unless `predictor` is given, already loaded from
     `model_dir`) and warmed up in the lifespan, then /readyz says 200."""
     model_dir = Path(model_dir)
-    if not (model_dir / MODEL_FILE).is_file():  # fail now, not inside the server's startup
-        raise ModelLoadError(f"{model_dir / MODEL_FILE}: missing (expected a run from 'train')")
+    if predictor is None:
+        read_run(model_dir)  # a broken run fails now, not inside the server's startup
     if max_body_bytes < 1 or max_in_flight < 0:
         raise ValueError("max_body_bytes must be >= 1 and max_in_flight >= 0")
 

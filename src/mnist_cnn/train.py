@@ -1,17 +1,15 @@
 """train(config, output_dir) -> TrainResult: fit the tutorial network and save the run atomically.
 
-A run directory holds `model.keras`, `config.json` (every setting, library versions, data
-hashes), `metrics.json`, `history.csv` (per epoch) and `batches.csv` (every `log_every` batches,
-so that even a single epoch draws a training curve).
+The run directory's files are run.py's (`model.keras`, `model.onnx` checked against Keras,
+`config.json`, `metrics.json`, `history.csv`, and `batches.csv` every `log_every` batches, so
+that even a single epoch draws a training curve).
 """
 
 from __future__ import annotations
 
-import csv
-import io
+import logging
 import math
 import os
-import platform
 import time
 import warnings
 from dataclasses import dataclass
@@ -22,12 +20,15 @@ import keras
 import numpy as np
 from keras import layers
 
-from mnist_cnn import MnistCnnError, __version__, files, runtime
+from mnist_cnn import MnistCnnError, runtime
 from mnist_cnn.config import TrainConfig
 from mnist_cnn.data import Dataset, load_mnist, one_hot, to_model_input
 from mnist_cnn.evaluate import evaluate_model
+from mnist_cnn.export import ExportError, onnx_model
 from mnist_cnn.model import build_model
-from mnist_cnn.predict import CONFIG_FILE, MODEL_FILE
+from mnist_cnn.run import run_document, save_run
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -124,15 +125,6 @@ def compile_model(model: keras.Model, config: TrainConfig, total_steps: int) -> 
     )
 
 
-def _csv_text(rows: list[dict[str, Any]]) -> str:
-    buffer = io.StringIO()
-    if rows:
-        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-    return buffer.getvalue()
-
-
 def _epoch_rows(history: keras.callbacks.History) -> list[dict[str, Any]]:
     keys = list(history.history)
     return [
@@ -157,6 +149,8 @@ def train(
     """
     output_dir = Path(output_dir)
     check_output_dir(output_dir, overwrite)
+    if config.data_dir is not None:  # the run is read from elsewhere later: no relative paths
+        config = config.replace(data_dir=str(Path(config.data_dir).resolve()))
     if dataset is None:
         dataset = load_mnist(config.data_dir)
     runtime.configure(config.seed)
@@ -212,38 +206,25 @@ def train(
         "per_class_accuracy": evaluation["per_class_accuracy"],
         "confusion_matrix": evaluation["confusion_matrix"],
     }
-    save_run(output_dir, model, config, dataset, metrics, history, batch_logger.rows)
-    return TrainResult(output_dir=output_dir, metrics=metrics, model=model)
-
-
-def save_run(
-    output_dir: Path,
-    model: keras.Model,
-    config: TrainConfig,
-    dataset: Dataset,
-    metrics: dict[str, Any],
-    history: keras.callbacks.History,
-    batch_rows: list[dict[str, Any]],
-) -> None:
-    """Write every file of the run atomically; model last among the big ones, config last of all.
-
-    `config.json` is what evaluate/predict read first, so it is written after the model: a run
-    interrupted mid-save is never taken for a complete one.
-    """
-    output_dir.mkdir(parents=True, exist_ok=True)
-    files.write_text(output_dir / "history.csv", _csv_text(_epoch_rows(history)))
-    files.write_text(output_dir / "batches.csv", _csv_text(batch_rows))
-    files.write_json(output_dir / "metrics.json", metrics)
-    files.save_with(output_dir / MODEL_FILE, model.save)
-    files.write_json(
-        output_dir / CONFIG_FILE,
-        {
-            "config": config.to_dict(),
-            "mnist_cnn_version": __version__,
-            "versions": runtime.library_versions(),
-            "python": platform.python_version(),
-            "machine": platform.machine(),
-            "data_source": dataset.source,
-            "data_sha256": dataset.sha256,
-        },
+    try:
+        onnx_data, onnx_record = onnx_model(model, config.data_format)
+    except ExportError as error:  # the Keras model is still good: save the run without it
+        logger.warning("%s; the run is saved without model.onnx (predict uses Keras)", error)
+        onnx_data, onnx_record = None, None
+    document = run_document(
+        config,
+        versions=runtime.library_versions(),
+        data_source=dataset.source,
+        data_sha256=dataset.sha256,
+        onnx_record=onnx_record,
     )
+    save_run(
+        output_dir,
+        save_model=model.save,
+        onnx_model=onnx_data,
+        document=document,
+        metrics=metrics,
+        history_rows=_epoch_rows(history),
+        batch_rows=batch_logger.rows,
+    )
+    return TrainResult(output_dir=output_dir, metrics=metrics, model=model)
