@@ -8,17 +8,9 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from mnist_cnn import MnistCnnError, __version__, enable_onednn
+from mnist_cnn import MnistCnnError, __version__, cli_predict, enable_onednn
+from mnist_cnn.cli_predict import EXIT_ERROR, EXIT_OK, positive_int
 from mnist_cnn.config import DATA_FORMATS, RECIPES, TrainConfig, recipe_config
-
-EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
 
 
 def _positive_float(text: str) -> float:
@@ -41,10 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--output", "-o", required=True, help="run directory to write")
     train.add_argument("--overwrite", action="store_true", help="replace a non-empty --output")
     train.add_argument(
-        "--epochs", type=_positive_int, help=f"passes over the data (default {defaults.epochs})"
+        "--epochs", type=positive_int, help=f"passes over the data (default {defaults.epochs})"
     )
     train.add_argument(
-        "--batch-size", type=_positive_int, help=f"images per step (default {defaults.batch_size})"
+        "--batch-size", type=positive_int, help=f"images per step (default {defaults.batch_size})"
     )
     train.add_argument(
         "--learning-rate",
@@ -67,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"tensor layout (default {defaults.data_format})",
     )
     train.add_argument(
-        "--limit", type=_positive_int, help="train on the first N training images only"
+        "--limit", type=positive_int, help="train on the first N training images only"
     )
     train.add_argument(
         "--fast-kernels",
@@ -86,8 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-dir", help="directory with the MNIST test files (default: the run's)"
     )
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
-    _add_serve_parser(commands)
-    _add_predict_parser(commands)
+    cli_predict.add_serve_parser(commands)
+    cli_predict.add_predict_parser(commands)
     _add_report_parser(commands)
     _add_export_parser(commands)
     return parser
@@ -130,50 +122,6 @@ def run_evaluate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _add_serve_parser(commands: argparse._SubParsersAction) -> None:
-    serve = commands.add_parser("serve", help="serve the draw-a-digit page and the HTTP API")
-    serve.add_argument("run_dir", metavar="DIR", help="run directory written by 'train'")
-    serve.add_argument(
-        "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine)"
-    )
-    serve.add_argument(
-        "--port", type=int, default=8000, help="TCP port, 0 for any free one (default 8000)"
-    )
-    serve.add_argument(
-        "--max-body-bytes",
-        type=_positive_int,
-        help="larger request bodies get 413 before being read (default 2000000)",
-    )
-    serve.add_argument(
-        "--max-in-flight",
-        type=_positive_int,
-        help="more /predict requests at once get 503 + Retry-After (default 64)",
-    )
-    serve.add_argument(
-        "--access-log", action="store_true", help="log every request (costs throughput)"
-    )
-
-
-def run_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from mnist_cnn.inference import Predictor
-    from mnist_cnn.serve import create_app
-
-    # Load the model before the server starts: a broken run directory is then one error line
-    # (ModelLoadError, caught in main), not a traceback in the server's startup log.
-    predictor = Predictor.from_dir(args.run_dir)
-    limits = {"max_body_bytes": args.max_body_bytes, "max_in_flight": args.max_in_flight}
-    limits = {k: v for k, v in limits.items() if v is not None}
-    app = create_app(args.run_dir, predictor=predictor, **limits)
-    config = uvicorn.Config(
-        app, host=args.host, port=args.port, access_log=args.access_log, server_header=False
-    )
-    server = uvicorn.Server(config)
-    server.run()
-    return EXIT_OK if server.started else EXIT_ERROR
-
-
 def _report_after_training(run_dir: str) -> None:
     from mnist_cnn.report import write_report
 
@@ -185,76 +133,6 @@ def _report_after_training(run_dir: str) -> None:
             f"the run is saved, retry with: mnist-cnn report {run_dir}",
             file=sys.stderr,
         )
-
-
-def _top_count(text: str) -> int:
-    value = _positive_int(text)
-    if value > 10:
-        raise argparse.ArgumentTypeError(f"expected 1 to 10 (there are 10 digits), got {text}")
-    return value
-
-
-def _add_predict_parser(commands: argparse._SubParsersAction) -> None:
-    predict = commands.add_parser(
-        "predict",
-        help="predict the digit in image files",
-        description="Predict the digit in each image (PNG, JPEG, GIF, BMP, WebP): photos, scans "
-        "and drawings are cropped, centred and inverted the way MNIST digits were made.",
-        epilog="exit status: 0 every image predicted; 1 some image failed (its line says why) "
-        "or the run directory cannot be loaded; 2 bad command-line usage",
-    )
-    predict.add_argument("run_dir", metavar="DIR", help="run directory written by 'train'")
-    predict.add_argument(
-        "images",
-        metavar="IMAGE",
-        nargs="+",
-        help="image file, directory (its images, not recursive) or quoted glob pattern",
-    )
-    predict.add_argument(
-        "--top",
-        type=_top_count,
-        default=1,
-        metavar="K",
-        help="show the K most likely digits (default 1)",
-    )
-    predict.add_argument(
-        "--json",
-        action="store_true",
-        help='print a JSON list of {"file", "digit", "confidence", "probabilities"} or '
-        '{"file", "error"}',
-    )
-    predict.add_argument(
-        "--save-preprocessed",
-        metavar="OUT_DIR",
-        help="write the 28x28 image fed to the model for each input, as OUT_DIR/NAME.png",
-    )
-
-
-def _result_line(result: dict) -> str:
-    """`photo.jpg: 7 (0.9931)`, with --top 3 `photo.jpg: 7 (0.9931)  1 (0.0040)  2 (0.0012)`."""
-    if "error" in result:
-        return f"{result['file']}: error: {result['error']}"
-    ranked = result.get("top", [[result["digit"], result["confidence"]]])
-    return f"{result['file']}: " + "  ".join(f"{digit} ({p:.4f})" for digit, p in ranked)
-
-
-def run_predict(args: argparse.Namespace) -> int:
-    from mnist_cnn.inference import Predictor
-    from mnist_cnn.predict import predict_files
-
-    predictor = Predictor.from_dir(args.run_dir)
-    results = predict_files(
-        predictor, args.images, top=args.top, save_preprocessed=args.save_preprocessed
-    )
-    failed = sum("error" in result for result in results)
-    if args.json:
-        print(json.dumps(results))
-    else:
-        for result in results:
-            print(_result_line(result))
-    if failed:
-        print(f"mnist-cnn: {failed} of {len(results)} images failed", file=sys.stderr)
-    return EXIT_ERROR if failed else EXIT_OK
 
 
 def _add_report_parser(commands: argparse._SubParsersAction) -> None:
@@ -299,8 +177,8 @@ COMMANDS = {
     "export": run_export,
     "train": run_train,
     "evaluate": run_evaluate,
-    "serve": run_serve,
-    "predict": run_predict,
+    "serve": cli_predict.run_serve,
+    "predict": cli_predict.run_predict,
     "report": run_report,
 }
 

@@ -20,19 +20,20 @@ from PIL import Image
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mnist_cnn.batching import Batcher
 from mnist_cnn.data import IMAGE_SIZE
 from mnist_cnn.inference import Predictor
 from mnist_cnn.preprocess import ALLOWED_FORMATS, NoDigitError, PreprocessError, preprocess
+from mnist_cnn.request_guard import (
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_IN_FLIGHT,
+    RequestGuard,
+    error_response,
+)
 from mnist_cnn.run import read_run
 
 STATIC_DIR = Path(__file__).parent / "static"
-DEFAULT_MAX_BODY_BYTES = 2_000_000
-DEFAULT_MAX_IN_FLIGHT = 64  # /predict requests admitted at once; more get 503 at once
-RETRY_AFTER_SECONDS = 1
-_GUARDED_PATHS = frozenset({"/predict"})
 _ALLOWED_MIMES = {f"image/{fmt.lower()}" for fmt in ALLOWED_FORMATS} | {"image/jpg"}
 
 
@@ -84,67 +85,6 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         503: "not ready, or too many requests in flight (see Retry-After)",
     }.items()
 }
-
-
-def _error(status: int, detail: str, *, retry: bool = False) -> JSONResponse:
-    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if retry else None
-    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
-
-
-class RequestGuard:
-    """Pure ASGI middleware for /predict: byte cap and in-flight bound, before any parsing.
-
-    The body is read here (counting bytes, so chunked uploads are capped too) and replayed to
-    the app; a request past the cap or over the in-flight bound never reaches the app.
-    """
-
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_in_flight: int) -> None:
-        self.app = app
-        self.max_body_bytes = max_body_bytes
-        self.max_in_flight = max_in_flight
-        self.in_flight = 0
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] not in _GUARDED_PATHS:
-            await self.app(scope, receive, send)
-            return
-        too_large = f"request body over {self.max_body_bytes} bytes"
-        length = dict(scope["headers"]).get(b"content-length")
-        if length is not None and not length.strip().isdigit():
-            await _error(400, "invalid Content-Length header")(scope, receive, send)
-            return
-        if length is not None and int(length) > self.max_body_bytes:
-            await _error(413, too_large)(scope, receive, send)
-            return
-        if self.in_flight >= self.max_in_flight:
-            busy = f"server busy ({self.max_in_flight} requests in flight); retry shortly"
-            await _error(503, busy, retry=True)(scope, receive, send)
-            return
-        self.in_flight += 1
-        try:
-            body = bytearray()
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    return
-                body += message.get("body", b"")
-                if len(body) > self.max_body_bytes:
-                    await _error(413, too_large)(scope, receive, send)
-                    return
-                if not message.get("more_body", False):
-                    break
-            replayed = False
-
-            async def replay() -> Message:
-                nonlocal replayed
-                if replayed:
-                    return await receive()
-                replayed = True
-                return {"type": "http.request", "body": bytes(body), "more_body": False}
-
-            await self.app(scope, replay, send)
-        finally:
-            self.in_flight -= 1
 
 
 def _check_pixels(value: Any) -> np.ndarray:
@@ -289,7 +229,12 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.ready = False
-    app.add_middleware(RequestGuard, max_body_bytes=max_body_bytes, max_in_flight=max_in_flight)
+    app.add_middleware(
+        RequestGuard,
+        paths=frozenset({"/predict"}),
+        max_body_bytes=max_body_bytes,
+        max_in_flight=max_in_flight,
+    )
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/", include_in_schema=False)
@@ -303,7 +248,7 @@ def create_app(
     @app.get("/readyz", summary="The model is loaded and warmed up", responses={503: _ERRORS[503]})
     async def readyz(request: Request) -> Response:
         if not request.app.state.ready:
-            return _error(503, "loading the model", retry=True)
+            return error_response(503, "loading the model", retry=True)
         return JSONResponse({"status": "ready"})
 
     @app.post(
@@ -315,7 +260,7 @@ def create_app(
     )
     async def predict(request: Request) -> Response:
         if not request.app.state.ready:
-            return _error(503, "loading the model", retry=True)
+            return error_response(503, "loading the model", retry=True)
         image = await _read_image(request)
         probabilities = (await request.app.state.batcher.probabilities(image)).astype(float)
         digit = int(np.argmax(probabilities))
