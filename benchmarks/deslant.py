@@ -22,7 +22,7 @@ from machine import cpu_model, git_commit, git_dirty  # benchmarks/machine.py
 from PIL import Image
 
 from mnist_cnn.data import load_mnist
-from mnist_cnn.predict import Predictor
+from mnist_cnn.inference import Predictor
 from mnist_cnn.preprocess import SLANT_RANGE, deslant, slant
 from mnist_cnn.runtime import library_versions
 

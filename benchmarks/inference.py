@@ -33,9 +33,10 @@ from pathlib import Path
 import numpy as np
 from machine import cpu_model, git_commit, git_dirty, matmul_peak_gflops  # benchmarks/machine.py
 
-from mnist_cnn import export, runtime
+from mnist_cnn import export, inference, runtime
 from mnist_cnn.data import load_mnist, to_model_input
-from mnist_cnn.predict import Predictor, load_run
+from mnist_cnn.inference import Predictor, load_keras_model
+from mnist_cnn.run import CONFIG_FILE, MODEL_FILE, ONNX_FILE, read_run
 
 # Multiply-adds of one forward pass: conv1 28*28*32*25 + conv2 14*14*64*32*25
 # + dense 3136*1024 + output 1024*10; two FLOPs per multiply-add.
@@ -69,15 +70,15 @@ def build_paths(model, onnx_model: bytes, threads: int, data_format: str) -> dic
         paths["keras_predict"] = lambda x: model.predict(x, batch_size=len(x), verbose=0)
         paths["compiled"] = runtime.compiled_call(model)
     paths["compiled_xla"] = runtime.compiled_call(model, jit_compile=True)
-    paths["onnxruntime"] = export.session_call(export.onnx_session(onnx_model, threads))
+    paths["onnxruntime"] = inference.session_call(inference.onnx_session(onnx_model, threads))
     if threads > 1:
-        paths["onnxruntime_1thread"] = export.session_call(export.onnx_session(onnx_model, 1))
-    paths["onnxruntime_defaults"] = export.session_call(default_session(onnx_model))
+        paths["onnxruntime_1thread"] = inference.session_call(inference.onnx_session(onnx_model, 1))
+    paths["onnxruntime_defaults"] = inference.session_call(default_session(onnx_model))
     return paths
 
 
 def session_settings(session) -> dict[str, object]:
-    """The options an ONNX Runtime session really runs with (as export.onnx_session sets them)."""
+    """The options an ONNX Runtime session really runs with (set by inference.onnx_session)."""
     options = session.get_session_options()
     try:
         spinning = options.get_session_config_entry("session.intra_op.allow_spinning")
@@ -153,7 +154,7 @@ COLD_START = """
 import json, sys, time
 start = time.perf_counter()
 import numpy as np
-from mnist_cnn.predict import Predictor
+from mnist_cnn.inference import Predictor
 imported = time.perf_counter()
 predictor = Predictor.from_dir(sys.argv[1], backend=sys.argv[2])
 loaded = time.perf_counter()
@@ -283,23 +284,24 @@ def main(argv: list[str] | None = None) -> int:
 
     runtime.configure()
     threads = runtime.cpu_count()
-    run = load_run(args.run_dir)
+    run = read_run(args.run_dir)
+    model = load_keras_model(run)
     mnist = load_mnist()
     test_images = to_model_input(mnist.test.images, run.config.data_format)
     check = test_images[:CHECK_IMAGES]
     peak_before = matmul_peak_gflops()
 
     start = time.perf_counter()
-    onnx_model = export.onnx_bytes(run.model)
+    onnx_model = export.onnx_bytes(model)
     convert_seconds = time.perf_counter() - start
-    paths = build_paths(run.model, onnx_model, threads, run.config.data_format)
+    paths = build_paths(model, onnx_model, threads, run.config.data_format)
     int8_models = {}
     if args.int8:
         int8_models = quantized(onnx_model, to_model_input(mnist.train.images[:200]))
         for name, data in int8_models.items():
-            paths[name] = export.session_call(export.onnx_session(data, threads))
+            paths[name] = inference.session_call(inference.onnx_session(data, threads))
 
-    reference = export.keras_call(run.model, run.config.data_format)(check)
+    reference = inference.keras_call(model, run.config.data_format)(check)
     differences = {}
     for name, call in paths.items():
         for batch in BATCH_SIZES:  # warm-up: traces, XLA compilations, thread pools
@@ -380,19 +382,16 @@ def main(argv: list[str] | None = None) -> int:
             path_results[name]["test_accuracy_fp32"] = fp32_accuracy
             path_results[name]["accuracy_drop"] = fp32_accuracy - int8_accuracy
 
-    variants = {
-        "tensorflow (compiled call)": "tensorflow",
-        "onnxruntime (convert in memory)": "onnxruntime",
-    }
+    variants = {"keras (compiled call)": "keras"}
     machine_start, own_start, wall_start = *cpu_seconds(), time.perf_counter()
     cold = cold_start(args.run_dir, variants, args.cold_repeats)
-    onnx_file = args.run_dir / export.ONNX_FILE
+    onnx_file = args.run_dir / ONNX_FILE
     saved = {"onnxruntime (model.onnx)": "onnxruntime"}
     if not onnx_file.exists():
         with tempfile.TemporaryDirectory() as directory:  # run dir with a fresh model.onnx
             copy = Path(directory) / "run"
             copy.mkdir()
-            for name in ("model.keras", "config.json"):
+            for name in (MODEL_FILE, CONFIG_FILE):
                 (copy / name).write_bytes((args.run_dir / name).read_bytes())
             export.export_onnx(copy)
             cold.update(cold_start(copy, saved, args.cold_repeats))
@@ -420,7 +419,7 @@ def main(argv: list[str] | None = None) -> int:
             "max_other_cpu_share": args.max_other_share,
             "min_seconds_per_round": args.min_seconds,
             "batch_sizes": list(BATCH_SIZES),
-            "onnxruntime": session_settings(export.onnx_session(onnx_model, threads)),
+            "onnxruntime": session_settings(inference.onnx_session(onnx_model, threads)),
             "onnxruntime_defaults": session_settings(default_session(onnx_model)),
             "tensorflow_threads": threads,
             "check_images": CHECK_IMAGES,

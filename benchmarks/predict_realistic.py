@@ -35,7 +35,8 @@ from machine import git_commit, git_dirty  # noqa: E402  (benchmarks/machine.py)
 from tests.realistic import generate_realistic_images, naive_resize  # noqa: E402
 
 from mnist_cnn.data import load_mnist  # noqa: E402
-from mnist_cnn.predict import Predictor, predict_files  # noqa: E402
+from mnist_cnn.inference import Predictor, load_keras_model  # noqa: E402
+from mnist_cnn.predict import predict_files  # noqa: E402
 from mnist_cnn.runtime import cpu_count, library_versions  # noqa: E402
 
 
@@ -115,11 +116,12 @@ def latency(predictor: Predictor, calls: int) -> dict:
         path = Path(folder) / picture_name
         path.write_bytes(picture)
         end_to_end = _timed_ms(lambda: predict_files(predictor, [path]), calls)
+    keras_model = load_keras_model(predictor.run)
     return {
         "calls": calls,
         "predictor_probabilities": _timed_ms(lambda: predictor.probabilities(image), calls),
         "keras_model_predict": _timed_ms(
-            lambda: predictor.run.model.predict(model_input, verbose=0), calls
+            lambda: keras_model.predict(model_input, verbose=0), calls
         ),
         "predict_files_one_picture": {"picture": picture_name, **end_to_end},
     }

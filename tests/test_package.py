@@ -80,7 +80,19 @@ def test_dependencies_flow_one_way():
     graph = imports_of_each_module()
     assert [name for name, imported in graph.items() if "cli" in imported] == []
     # predict and serve load these: none may import TensorFlow, Keras or matplotlib at all
-    for name in ("config", "run", "predict", "preprocess", "serve", "batching", "data"):
+    for name in (
+        "config",
+        "run",
+        "predict",
+        "decode",
+        "image_filters",
+        "preprocess",
+        "serve",
+        "request_guard",
+        "batching",
+        "data",
+        "cli_predict",
+    ):
         assert heavy_imports(name, top_level_only=False) == set(), name
     # inference loads Keras only in its fallback for runs without model.onnx
     assert heavy_imports("inference", top_level_only=True) == set()

@@ -188,7 +188,7 @@ def _show_warnings() -> None:
     logger = logging.getLogger("mnist_cnn")
     if not logger.handlers:
         handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("mnist-cnn: %(levelname)s: %(message)s"))
+        handler.setFormatter(logging.Formatter("mnist-cnn: warning: %(message)s"))
         logger.addHandler(handler)
         logger.setLevel(logging.WARNING)
 

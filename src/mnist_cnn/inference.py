@@ -205,6 +205,11 @@ def backend_call(run: Run, backend: str = "auto") -> tuple[str, Call]:
         return "onnxruntime", _onnx_call(run)
     if backend == "onnxruntime":
         raise ModelLoadError(f"{run.onnx_path}: missing; make it with: mnist-cnn export {run.path}")
+    if not run.model_path.is_file():
+        raise ModelLoadError(
+            f"{run.path}: holds neither {run.onnx_path.name} nor {run.model_path.name} "
+            "(expected a run made by 'mnist-cnn train')"
+        )
     logger.warning(
         "%s: no model.onnx, so the model runs through TensorFlow (seconds to start); "
         "'mnist-cnn export %s' makes it fast",

@@ -1,0 +1,173 @@
+"""Read an image (path, bytes, binary stream or array) into a 2-D grayscale float32 array.
+
+The guards here run before any MNIST-style work: a byte limit on what is read, a pixel limit
+checked from the header before any pixel is decoded (decompression bombs), an allowlist of
+formats, EXIF orientation applied, and alpha composited onto paper. NumPy + Pillow only.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from typing import BinaryIO
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from mnist_cnn import MnistCnnError
+
+# Formats Pillow may open; everything else (TIFF, PSD, EPS, ...) is refused before decoding.
+ALLOWED_FORMATS = frozenset({"PNG", "JPEG", "GIF", "BMP", "WEBP"})
+# Decompression-bomb guard, in pixels (width x height), checked from the header before any
+# pixel is decoded. The value's origin is not recorded; one float32 grayscale copy of an image
+# this large takes 160 MB.
+MAX_PIXELS = 40_000_000
+MAX_BYTES = 64 * 1024 * 1024  # largest file read, in bytes (64 MiB; origin not recorded)
+
+# JPEGs are decoded reduced by 2, 4 or 8 (libjpeg's draft mode) while both sides stay at least
+# this many pixels: four times preprocess's 512 px working copy (origin not recorded).
+_JPEG_DRAFT_SIDE = 2048
+# Luma weights of ITU-R BT.601 (red, green, blue), the ones Pillow's convert("L") uses.
+_LUMA_RED, _LUMA_GREEN, _LUMA_BLUE = 0.299, 0.587, 0.114
+# An image with alpha that, composited onto white, spans less than this (0-1 scale) and spans
+# more on black is light ink on a transparent canvas (a white brush): it goes onto black.
+# Origin not recorded; tests/test_decode.py checks dark and light canvas drawings.
+_FLAT_ON_WHITE_CONTRAST = 0.2
+
+
+class PreprocessError(MnistCnnError, ValueError):
+    """The input cannot be turned into a digit image; the message names the problem."""
+
+
+Source = str | os.PathLike | bytes | bytearray | BinaryIO
+
+
+def source_label(source: object, name: str | None) -> str:
+    """The name error messages use: `name`, else the file's base name, else "image"."""
+    if name:
+        return name
+    if isinstance(source, str | os.PathLike):
+        return os.path.basename(os.fspath(source)) or str(source)
+    stream_name = getattr(source, "name", None)
+    return os.path.basename(stream_name) if isinstance(stream_name, str) else "image"
+
+
+def _read_bytes(source: Source, label: str) -> bytes:
+    try:
+        if isinstance(source, bytes | bytearray | memoryview):
+            data = bytes(source)
+        elif isinstance(source, str | os.PathLike):
+            with open(source, "rb") as file:
+                data = file.read(MAX_BYTES + 1)
+        elif callable(getattr(source, "read", None)):
+            data = source.read(MAX_BYTES + 1)
+        else:
+            data = None
+    except (OSError, ValueError, TypeError) as error:  # ValueError: NUL in path, closed file
+        reason = getattr(error, "strerror", None) or error
+        raise PreprocessError(f"{label}: cannot read ({reason})") from None
+    if not isinstance(data, bytes):
+        kind = type(source).__name__
+        raise PreprocessError(f"{label}: expected a path, bytes or binary file, got {kind}")
+    if not data:
+        raise PreprocessError(f"{label}: empty file (zero bytes)")
+    if len(data) > MAX_BYTES:
+        raise PreprocessError(f"{label}: file too large (over {MAX_BYTES} bytes)")
+    return data
+
+
+def load_image(source: Source, *, name: str | None = None) -> np.ndarray:
+    """Decode an image file (path, bytes or binary stream) to grayscale float32 in [0, 1].
+
+    Large JPEGs come back reduced (by 2, 4 or 8, to at least 2048 px a side): plenty for a digit.
+    """
+    label = source_label(source, name)
+    data = _read_bytes(source, label)
+    try:
+        # Pillow itself refuses > 2x its MAX_IMAGE_PIXELS in open(); our tighter limit is
+        # checked from the header before any pixel is decoded.
+        image = Image.open(io.BytesIO(data), formats=sorted(ALLOWED_FORMATS))
+        width, height = image.size
+        if width * height > MAX_PIXELS:
+            size = f"{width}x{height}"
+            raise PreprocessError(f"{label}: image too large ({size} pixels, limit {MAX_PIXELS})")
+        image.seek(0)  # first frame of an animation
+        if image.format == "JPEG":
+            image.draft(image.mode, (_JPEG_DRAFT_SIDE, _JPEG_DRAFT_SIDE))
+        image.load()
+        try:
+            image = ImageOps.exif_transpose(image)
+        except Exception:  # unreadable EXIF: keep the pixels as stored
+            pass
+        return _pil_to_gray(image)
+    except PreprocessError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):  # warning if -W error
+        raise PreprocessError(f"{label}: image too large (decompression bomb guard)") from None
+    except UnidentifiedImageError:
+        allowed = ", ".join(sorted(ALLOWED_FORMATS))
+        raise PreprocessError(
+            f"{label}: not an image (cannot identify image file; allowed formats: {allowed})"
+        ) from None
+    except (OSError, SyntaxError, EOFError, ValueError, IndexError, KeyError):
+        raise PreprocessError(f"{label}: truncated or corrupt image data") from None
+    except Exception as error:  # Pillow plugins raise assorted types on hostile input
+        raise PreprocessError(f"{label}: cannot decode image ({type(error).__name__})") from None
+
+
+def _pil_to_gray(image: Image.Image) -> np.ndarray:
+    if image.mode.startswith("I;16"):  # full 16-bit range, whatever the pixels use
+        return np.asarray(image).astype(np.float32) / np.float32(65535)
+    if image.mode in ("I", "F"):  # 32-bit; a 16-bit PNG may decode as "I"
+        return array_to_gray(np.asarray(image))
+    if "transparency" in image.info or image.mode in ("LA", "La", "PA", "RGBa", "RGBA"):
+        image = image.convert("RGBA")
+    elif image.mode != "L":
+        image = image.convert("RGB")  # palette, CMYK, YCbCr, 1-bit
+    return array_to_gray(np.asarray(image))
+
+
+def array_to_gray(array: np.ndarray) -> np.ndarray:
+    """Any 2-D or HxWx{1,3,4} numeric array -> 2-D float32 in [0, 1]; alpha composited.
+
+    Integers and floats above 1 or below 0 are read as 0-255 or 0-65535 when they fit, else
+    stretched to [0, 1]; floats within [0, 1] are taken as they are.
+    """
+    if array.dtype == bool:
+        array = array.view(np.uint8)
+    if array.dtype.kind not in "uif" or array.ndim not in (2, 3) or array.size == 0:
+        raise PreprocessError(
+            f"expected a 2-D or HxWxC numeric array, got {array.dtype} {array.shape}"
+        )
+    has_bad_channels = array.ndim == 3 and array.shape[2] not in (1, 3, 4)
+    if has_bad_channels or array.shape[0] * array.shape[1] > MAX_PIXELS:
+        raise PreprocessError(f"unsupported array shape {array.shape} (1, 3 or 4 channels)")
+    low, high = float(array.min()), float(array.max())
+    if not (np.isfinite(low) and np.isfinite(high)):
+        raise PreprocessError("array holds NaN or infinite values")
+    offset, span = 0.0, 1.0  # assumed range of the values
+    if array.dtype.kind in "ui" or high > 1.0 or low < 0.0:
+        if low >= 0 and high <= 255:
+            span = 255.0
+        elif low >= 0 and high <= 65535:
+            span = 65535.0
+        else:  # no known range: stretch
+            offset, span = low, max(high - low, 1e-30)
+
+    def channel(index: int | None) -> np.ndarray:  # one channel at a time keeps memory low
+        values = array if index is None else array[:, :, index]
+        scaled = (values.astype(np.float32) - np.float32(offset)) / np.float32(span)
+        return np.clip(scaled, 0, 1)
+
+    if array.ndim == 2 or array.shape[2] == 1:
+        return channel(None if array.ndim == 2 else 0)
+    luma = channel(0) * _LUMA_RED + channel(1) * _LUMA_GREEN + channel(2) * _LUMA_BLUE
+    if array.shape[2] == 3:
+        return luma
+    alpha = channel(3)
+    on_white, on_black = luma * alpha + (1.0 - alpha), luma * alpha
+    # Dark drawing on a transparent canvas goes on white paper; only light ink that would
+    # vanish on white (a white brush on a transparent canvas) goes on black.
+    if np.ptp(on_white) < _FLAT_ON_WHITE_CONTRAST and np.ptp(on_black) > np.ptp(on_white):
+        return on_black
+    return on_white
