@@ -28,7 +28,7 @@ test: install-dev
 	$(BIN)/pytest
 
 test-fast: install-dev
-	$(BIN)/pytest -m "not slow"
+	$(BIN)/pytest -m "not slow and not browser"
 
 lint: install-dev
 	$(BIN)/ruff check .

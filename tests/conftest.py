@@ -1,4 +1,8 @@
-"""Shared fixtures: tiny MNIST-format data sets and a tiny trained run."""
+"""Shared fixtures: tiny MNIST-format data sets and a tiny trained run.
+
+Tests that need `tutorial_run` are marked `slow`, those that drive Chromium `browser`
+(markers declared in pyproject.toml); deselect them with `-m "not slow and not browser"`.
+"""
 
 from __future__ import annotations
 
@@ -10,17 +14,20 @@ import pytest
 
 from mnist_cnn.data import IMAGES_MAGIC, LABELS_MAGIC, SPLIT_FILES, load_mnist
 
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--skip-slow", action="store_true", help="skip tests marked slow")
+# A fixture that trains for minutes, and the marker every test using it must carry, so that
+# `-m "not slow"` deselects all of them: an unmarked one is a collection error, not a surprise.
+MARKER_OF_FIXTURE = {"tutorial_run": "slow"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.getoption("--skip-slow"):
-        skip = pytest.mark.skip(reason="--skip-slow given")
-        for item in items:
-            if "slow" in item.keywords:
-                item.add_marker(skip)
+    unmarked = [
+        f"{item.nodeid} uses {fixture} but lacks @pytest.mark.{marker}"
+        for item in items
+        for fixture, marker in MARKER_OF_FIXTURE.items()
+        if fixture in getattr(item, "fixturenames", ()) and item.get_closest_marker(marker) is None
+    ]
+    if unmarked:
+        raise pytest.UsageError("\n".join(unmarked))
 
 
 def idx_bytes(array: np.ndarray, magic: int) -> bytes:

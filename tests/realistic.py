@@ -12,6 +12,7 @@ import functools
 import glob
 import io
 import os
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
@@ -87,9 +88,12 @@ def _canvas(rng: np.random.Generator) -> tuple[int, int]:
     return max(40, min(1000, round(side * aspect))), max(40, min(1000, round(side)))
 
 
-def _place(rng: np.random.Generator, glyph: Image.Image, width: int, height: int) -> np.ndarray:
-    """Coverage array (height, width) in [0,1] with the rotated glyph somewhere on it."""
-    glyph = glyph.rotate(float(rng.uniform(-15, 15)), Image.Resampling.BICUBIC, expand=True)
+def _place(
+    rng: np.random.Generator, glyph: Image.Image, width: int, height: int, angle: float
+) -> np.ndarray:
+    """Coverage array (height, width) in [0,1] with the glyph, rotated by `angle` degrees
+    counter-clockwise, somewhere on it."""
+    glyph = glyph.rotate(angle, Image.Resampling.BICUBIC, expand=True)
     # Digit height in px; at least MNIST's own 20 px, below which a picture holds no digit.
     target = max(float(rng.uniform(0.3, 0.85)) * min(width, height), 20.0)
     scale = min(target / glyph.height, 0.9 * width / glyph.width)
@@ -155,17 +159,24 @@ def _encode(
     return "png", buf.getvalue()
 
 
-def generate_realistic_images(
+class Picture(NamedTuple):
+    name: str  # NNNN_<font|mnistJ>_<dark|light>_<digit>.<ext>
+    data: bytes  # the encoded file
+    digit: int  # the true digit
+    mnist_index: int | None  # J: index into the MNIST arrays given; None for a font digit
+    angle: float  # degrees counter-clockwise the digit was rotated by, in [-15, 15]
+
+
+def realistic_pictures(
     count: int,
     seed: int,
     mnist_images: np.ndarray | None = None,
     mnist_labels: np.ndarray | None = None,
-) -> list[tuple[str, bytes, int]]:
-    """`count` pictures as (file name, encoded bytes, true digit), deterministic from `seed`.
+) -> list[Picture]:
+    """`count` pictures with what made them, deterministic from `seed`.
 
     Half come from fonts and half from MNIST digits when both are available; otherwise all
-    come from whichever is available. Names read NNNN_<font|mnistJ>_<dark|light>_<digit>.<ext>
-    (J: index into `mnist_images`; light: light ink on a dark ground).
+    come from whichever is available (light: light ink on a dark ground).
     """
     have_fonts = bool(find_fonts())
     have_mnist = mnist_images is not None and mnist_labels is not None and len(mnist_images) > 0
@@ -178,12 +189,13 @@ def generate_realistic_images(
         if use_mnist:
             j = int(rng.integers(len(mnist_images)))
             digit, glyph = int(mnist_labels[j]), _mnist_digit(rng, mnist_images[j])
-            source = f"mnist{j}"  # index into the arrays given, for debugging
+            source, mnist_index = f"mnist{j}", j
         else:
             digit = int(rng.integers(10))
-            glyph, source = _font_digit(rng, digit), "font"
+            glyph, source, mnist_index = _font_digit(rng, digit), "font", None
         width, height = _canvas(rng)
-        cover = _place(rng, glyph, width, height)
+        angle = float(rng.uniform(-15, 15))
+        cover = _place(rng, glyph, width, height, angle)
         light_ink = bool(rng.random() < 0.15)
         paper, ink = _colours(rng, light_ink)
         rgb = paper * (1 - cover[..., None]) + ink * cover[..., None]
@@ -195,10 +207,33 @@ def generate_realistic_images(
         rgb = np.asarray(img, dtype=np.float64) / 255.0
         rgb = rgb + rng.normal(0, float(rng.choice([0, 0.02, 0.05])), size=rgb.shape)
         ext, data = _encode(rng, np.clip(rgb, 0, 1), cover, ink)
-        result.append(
-            (f"{i:04d}_{source}_{'light' if light_ink else 'dark'}_{digit}.{ext}", data, digit)
-        )
+        name = f"{i:04d}_{source}_{'light' if light_ink else 'dark'}_{digit}.{ext}"
+        result.append(Picture(name, data, digit, mnist_index, angle))
     return result
+
+
+def generate_realistic_images(
+    count: int,
+    seed: int,
+    mnist_images: np.ndarray | None = None,
+    mnist_labels: np.ndarray | None = None,
+) -> list[tuple[str, bytes, int]]:
+    """`count` pictures as (file name, encoded bytes, true digit): `realistic_pictures`
+    without what made them."""
+    pictures = realistic_pictures(count, seed, mnist_images, mnist_labels)
+    return [(picture.name, picture.data, picture.digit) for picture in pictures]
+
+
+def rotated_source(image: np.ndarray, angle: float) -> np.ndarray:
+    """An MNIST digit rotated by `angle` degrees in its own 28x28 frame, float32 in [0, 1].
+
+    The picture's digit without its rendering (scale, paper, ink, light, noise, blur,
+    encoding): what the model reads when preprocess undoes all of that but the rotation.
+    """
+    arr = np.asarray(image, dtype=np.float32)
+    arr = arr / 255.0 if arr.max() > 1.0 else arr
+    rotated = Image.fromarray(arr, "F").rotate(angle, Image.Resampling.BILINEAR)
+    return np.clip(np.asarray(rotated, dtype=np.float32), 0, 1)
 
 
 def naive_resize(data: bytes) -> np.ndarray:

@@ -18,11 +18,17 @@ import time
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
-
-pytestmark = pytest.mark.browser
+from PIL import Image
 
 CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason=f"{CHROMIUM} not found (Debian: apt-get install chromium)"
+    ),
+]
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -32,6 +38,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+VIEWPORT = {"width": 900, "height": 640}  # CSS px; screenshots at 1 device px per CSS px
 IDLE_WITH_ANSWER = (
     "document.body.dataset.state === 'idle' && document.getElementById('digit').textContent !== '–'"
 )
@@ -52,8 +59,6 @@ def get_json(url: str, body: dict | None = None) -> tuple[int, dict]:
 
 @pytest.fixture(scope="module")
 def browser():
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} not found (Debian: apt-get install chromium)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed")
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(
@@ -111,7 +116,7 @@ ZERO = [
 
 
 def test_draw_digits_and_see_them_predicted(browser, server, tmp_path):
-    page = browser.new_page(viewport={"width": 900, "height": 640})
+    page = browser.new_page(viewport=VIEWPORT)
     problems: list[str] = []
     page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
     page.on("console", lambda m: m.type == "error" and problems.append(f"console: {m.text}"))
@@ -154,6 +159,9 @@ def test_draw_digits_and_see_them_predicted(browser, server, tmp_path):
         if expected == 7:
             screenshot = tmp_path / "serve-page.png"
             page.screenshot(path=str(screenshot))
+            with Image.open(screenshot) as shot:
+                assert shot.size == (VIEWPORT["width"], VIEWPORT["height"])  # decoded whole
+                assert np.asarray(shot.convert("L")).std() > 5  # a page drawn, not blank
             if os.environ.get("MNIST_CNN_SCREENSHOT"):
                 shutil.copyfile(screenshot, os.environ["MNIST_CNN_SCREENSHOT"])
 

@@ -1,4 +1,3 @@
-
 import pytest
 
 from mnist_cnn import MnistCnnError

@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 
@@ -19,7 +21,19 @@ def test_metrics_from_known_probabilities():
 
 
 def test_report_lists_every_class():
-    probabilities = np.eye(10)
-    report = format_report(metrics_from_probabilities(probabilities, np.arange(10)))
-    assert "test accuracy: 1.0000" in report
-    assert report.count("\n") >= 15
+    labels = np.repeat(np.arange(10), 2)  # two examples of each digit
+    predicted = labels.copy()
+    predicted[[14, 15]] = 1  # both 7s read as 1
+    predicted[8] = 9  # one 4 read as 9
+    metrics = metrics_from_probabilities(np.eye(10)[predicted], labels)
+    lines = format_report(metrics).splitlines()
+    assert "test accuracy: 0.8500" in lines
+    per_class = dict(re.findall(r"(\d): ([0-9.]+)", lines[lines.index("per-class accuracy:") + 1]))
+    expected = {str(digit): "1.0000" for digit in range(10)} | {"4": "0.5000", "7": "0.0000"}
+    assert per_class == expected
+    header = next(i for i, line in enumerate(lines) if line.startswith("confusion matrix"))
+    assert lines[header + 1].split() == [str(digit) for digit in range(10)]
+    rows = [[int(cell) for cell in line.split()] for line in lines[header + 2 :]]
+    assert [row[0] for row in rows] == list(range(10))  # one row per true digit, in order
+    assert [row[1:] for row in rows] == metrics["confusion_matrix"]
+    assert rows[7][1 + 1] == 2 and rows[4][1 + 9] == 1 and rows[4][1 + 4] == 1

@@ -25,7 +25,7 @@ from mnist_cnn.preprocess import (
     slant,
     to_mnist,
 )
-from tests.realistic import find_fonts, generate_realistic_images
+from tests.realistic import generate_realistic_images
 
 MNIST_DIRS = [
     Path(mnist_cnn.__file__).parent / "datasets" / "mnist",
@@ -225,10 +225,6 @@ def test_blank_file_error_names_the_file(tmp_path: Path) -> None:
     Image.new("RGB", (64, 64), (250, 250, 245)).save(path)
     with pytest.raises(NoDigitError, match=r"^blank\.png: no digit found"):
         preprocess(path)
-
-
-def test_font_digits_available() -> None:
-    assert find_fonts(), "no TrueType fonts with digits (install fonts-dejavu-core)"
 
 
 # --- properties: any input gives a 28x28 output or a PreprocessError, nothing else --------------

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import itertools
 import re
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -14,6 +16,9 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from mnist_cnn.cli import main
+from mnist_cnn.inference import Predictor
+from mnist_cnn.preprocess import preprocess
+from mnist_cnn.run import ModelLoadError
 from mnist_cnn.serve import STATIC_DIR, create_app
 
 
@@ -80,21 +85,60 @@ def test_jpeg_upload(client, digit):
     check_prediction(response.json())
 
 
-def test_concurrent_requests_are_batched_and_answered_each(client, mnist):
+class RecordingPredictor:
+    """The real predictor, slowed so that concurrent requests pile up; records batch sizes."""
+
+    def __init__(self, predictor: Predictor, seconds_per_call: float = 0.2) -> None:
+        self.predictor = predictor
+        self.seconds_per_call = seconds_per_call
+        self.batch_sizes: list[int] = []
+
+    @property
+    def backend(self) -> str:
+        return self.predictor.backend
+
+    def probabilities(self, images: np.ndarray) -> np.ndarray:
+        self.batch_sizes.append(len(images))
+        time.sleep(self.seconds_per_call)  # requests arriving meanwhile queue for the next call
+        return self.predictor.probabilities(images)
+
+
+def test_concurrent_requests_are_batched_and_answered_each(tiny_run, mnist):
     images = mnist.test.images[:12].astype(np.float32) / 255
-    results = [None] * len(images)
+    # Even requests send pixels, odd ones a PNG upload: both go through preprocess.
+    sources = [image if index % 2 == 0 else png_bytes(image) for index, image in enumerate(images)]
+    predictor = Predictor.from_dir(tiny_run)
+    expected = [predictor.probabilities(preprocess(source)[None])[0] for source in sources]
+    differences = [np.abs(a - b).max() for a, b in itertools.combinations(expected, 2)]
+    assert min(differences) > 1e-3  # else a response swapped between requests goes unnoticed
+
+    recording = RecordingPredictor(predictor)
+    results: list = [None] * len(sources)
 
     def post(index: int) -> None:
-        results[index] = client.post("/predict", json={"pixels": images[index].tolist()})
+        if index % 2 == 0:
+            request = {"json": {"pixels": sources[index].tolist()}}
+        else:
+            request = {"files": {"image": (f"{index}.png", sources[index], "image/png")}}
+        results[index] = client.post("/predict", **request)
 
-    threads = [threading.Thread(target=post, args=(i,)) for i in range(len(images))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    for image, response in zip(images, results, strict=True):
-        assert response.status_code == 200
-        np.testing.assert_allclose(response.json()["preprocessed"], image, atol=5e-5)
+    with TestClient(create_app(tiny_run, predictor=recording)) as client:
+        recording.batch_sizes.clear()  # the warm-up call
+        threads = [threading.Thread(target=post, args=(i,)) for i in range(len(sources))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    assert sum(recording.batch_sizes) == len(sources), recording.batch_sizes
+    assert max(recording.batch_sizes) > 1, recording.batch_sizes  # a batch formed
+    for index, response in enumerate(results):
+        assert response.status_code == 200, response.text
+        body = response.json()
+        check_prediction(body)
+        # Rounded to 6 places in the response; batched and single calls differ by ~1e-7.
+        np.testing.assert_allclose(body["probabilities"], expected[index], atol=2e-6)
+        np.testing.assert_allclose(body["preprocessed"], preprocess(sources[index]), atol=5e-5)
 
 
 def test_body_over_cap_by_content_length_is_413_before_parsing(client):
@@ -256,19 +300,19 @@ def test_openapi_documents_predict(client):
 
 
 def test_create_app_checks_the_run_directory(tmp_path):
-    with pytest.raises(Exception, match="model.keras: missing"):
+    with pytest.raises(ModelLoadError, match="config.json: missing"):
         create_app(tmp_path)
 
 
-@pytest.mark.parametrize("damage", ["missing_dir", "corrupt_model", "bad_config"])
+@pytest.mark.parametrize("damage", ["missing_dir", "corrupt_onnx", "bad_config"])
 def test_cli_serve_reports_a_broken_run_in_one_line(tmp_path, tiny_run, capsys, damage):
     import shutil
 
     run = tmp_path / "run"
     if damage != "missing_dir":
         shutil.copytree(tiny_run, run)
-    if damage == "corrupt_model":
-        (run / "model.keras").write_bytes(b"PK\x03\x04 not really a zip")
+    if damage == "corrupt_onnx":  # refused by the SHA-256 recorded in config.json
+        (run / "model.onnx").write_bytes(b"\x08\x07 not really ONNX")
     elif damage == "bad_config":
         (run / "config.json").write_text("[]")
     assert main(["serve", str(run), "--port", "1"]) == 1  # fails before binding any port
@@ -277,8 +321,13 @@ def test_cli_serve_reports_a_broken_run_in_one_line(tmp_path, tiny_run, capsys, 
     assert str(run) in err and "Traceback" not in err
 
 
-def test_cli_serve_reports_a_missing_model(tmp_path, capsys):
-    assert main(["serve", str(tmp_path)]) == 1
-    assert "model.keras: missing" in capsys.readouterr().err
+def test_cli_serve_reports_a_missing_model(tmp_path, tiny_run, capsys):
+    import shutil
+
+    run = shutil.copytree(tiny_run, tmp_path / "run")
+    (run / "model.onnx").unlink()
+    (run / "model.keras").unlink()
+    assert main(["serve", str(run), "--port", "1"]) == 1
+    assert "holds neither model.onnx nor model.keras" in capsys.readouterr().err
     assert main(["serve", "--help"]) == 0
     assert "--max-in-flight" in capsys.readouterr().out

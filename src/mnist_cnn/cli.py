@@ -183,11 +183,18 @@ COMMANDS = {
 }
 
 
+class _StderrHandler(logging.Handler):
+    """Writes to the `sys.stderr` of the moment (a StreamHandler keeps the one it was made with)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(self.format(record), file=sys.stderr)
+
+
 def _show_warnings() -> None:
     """mnist-cnn's own warnings (e.g. a run without model.onnx) as one line on stderr each."""
     logger = logging.getLogger("mnist_cnn")
-    if not logger.handlers:
-        handler = logging.StreamHandler()
+    if not any(isinstance(handler, _StderrHandler) for handler in logger.handlers):
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("mnist-cnn: warning: %(message)s"))
         logger.addHandler(handler)
         logger.setLevel(logging.WARNING)
