@@ -46,7 +46,8 @@ def version(name):
         return m.version(name)
     except m.PackageNotFoundError:
         return None
-names = ["onnxruntime", "tensorflow", "tensorflow-cpu", "keras", "numpy", "fastapi", "uvicorn", "pillow"]
+names = ["onnxruntime", "tensorflow", "tensorflow-cpu", "keras", "numpy", "fastapi", "uvicorn",
+         "pillow"]
 print(json.dumps({"mnist_cnn": mnist_cnn.__file__, "python": platform.python_version(),
                   **{name: version(name) for name in names}}))
 """
@@ -178,6 +179,8 @@ def main() -> None:
         ).stdout
     )
     print(f"children import {code['mnist_cnn']}", flush=True)
+    commit, code_commit = git_commit(), _code_git(code["mnist_cnn"], "rev-parse", "HEAD")
+    code_changes = _code_git(code["mnist_cnn"], "status", "--porcelain", ".")
     load_start = os.getloadavg()
     with tempfile.TemporaryDirectory() as folder:
         image = args.image
@@ -208,11 +211,12 @@ def main() -> None:
         "benchmark": "cold_start",
         "label": args.label,
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "git_commit": git_commit(),
+        "git_commit": commit,  # at the start; others may commit while it runs
+        "git_commit_at_end": git_commit(),
         "git_uncommitted_changes": git_dirty(),
         "code_measured": code["mnist_cnn"],
-        "code_measured_commit": _code_git(code["mnist_cnn"], "rev-parse", "HEAD"),
-        "code_measured_uncommitted": _code_git(code["mnist_cnn"], "status", "--porcelain", "."),
+        "code_measured_commit": code_commit,
+        "code_measured_uncommitted": code_changes,  # `git status` of the package's folder
         "versions": {key: value for key, value in code.items() if key != "mnist_cnn"},
         "cpu": cpu_model(),
         "cpus_available": len(os.sched_getaffinity(0)),
