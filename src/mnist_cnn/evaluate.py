@@ -48,7 +48,7 @@ def evaluate_model(model: Any, split: Split, data_format: str) -> dict[str, Any]
     return metrics_from_probabilities(probabilities, split.labels)
 
 
-def test_set_probabilities(
+def predict_test_set(
     run_dir: str | Path, data_dir: str | None = None
 ) -> tuple[Any, Split, np.ndarray]:
     """(predictor, test split, probabilities): the one way evaluate and report predict the
@@ -63,7 +63,7 @@ def test_set_probabilities(
 
 def evaluate_run(run_dir: str | Path, data_dir: str | None = None) -> dict[str, Any]:
     """Evaluate a trained run on the test split (`data_dir`'s, else the run's own)."""
-    _, test, probabilities = test_set_probabilities(run_dir, data_dir)
+    _, test, probabilities = predict_test_set(run_dir, data_dir)
     return metrics_from_probabilities(probabilities, test.labels)
 
 

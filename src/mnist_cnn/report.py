@@ -1,6 +1,6 @@
 """`write_report(run_dir)`: evaluate a run on the test set and write `report/` (PNGs + report.md).
 
-The test figures come from evaluate.test_set_probabilities (the same backend as predict); the
+The test figures come from evaluate.predict_test_set (the same backend as predict); the
 figures are drawn by plots.py, which only draws.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from mnist_cnn import files
-from mnist_cnn.evaluate import metrics_from_probabilities, test_set_probabilities
+from mnist_cnn.evaluate import metrics_from_probabilities, predict_test_set
 from mnist_cnn.plots import (
     confusion_matrix_figure,
     misclassified_figure,
@@ -29,7 +29,7 @@ def write_report(run_dir: str | Path, data_dir: str | None = None) -> Path:
     Returns the path of report.md. Test figures come from predicting the test set now (with
     `data_dir`'s test files if given, else the run's); the curves from the run's CSV logs.
     """
-    predictor, test, probabilities = test_set_probabilities(run_dir, data_dir)
+    predictor, test, probabilities = predict_test_set(run_dir, data_dir)
     run = predictor.run
     config = run.config
     metrics = metrics_from_probabilities(probabilities, test.labels)
