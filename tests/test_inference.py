@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -101,8 +102,6 @@ def test_a_model_with_the_wrong_input_shape_is_a_one_line_error(tmp_path, capsys
     outputs = keras.layers.Dense(10, activation="softmax")(keras.layers.Flatten()(inputs))
     model = keras.Model(inputs, outputs)
     data = export.onnx_bytes(model)
-    import hashlib
-
     record = {"sha256": hashlib.sha256(data).hexdigest()}
     document = run_document(
         TrainConfig(), versions={}, data_source="", data_sha256={}, onnx_record=record
