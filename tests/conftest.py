@@ -89,6 +89,20 @@ def tiny_run(tmp_path_factory, tiny_splits) -> Path:
     return output
 
 
+@pytest.fixture
+def run_copy(tiny_run, tmp_path) -> Path:
+    """A private copy of the tiny run, free to lose or regain its model.onnx."""
+    import shutil
+
+    return shutil.copytree(tiny_run, tmp_path / "run")
+
+
+@pytest.fixture(scope="session")
+def images(mnist) -> np.ndarray:
+    """300 MNIST test images, (N, 28, 28) float32 in [0, 1]."""
+    return mnist.test.images[:300].astype(np.float32) / 255.0
+
+
 @pytest.fixture(scope="session")
 def tutorial_run(tmp_path_factory) -> Path:
     """The full tutorial recipe (minutes): trained once per session, for the slow tests."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pytest
@@ -19,18 +18,6 @@ from mnist_cnn.inference import (
     verify,
 )
 from mnist_cnn.run import read_run, sha256_file
-
-
-@pytest.fixture(scope="module")
-def images(mnist):
-    """300 test images, (N, 28, 28) float32 in [0, 1]."""
-    return mnist.test.images[:300].astype(np.float32) / 255.0
-
-
-@pytest.fixture
-def run_copy(tiny_run, tmp_path):
-    """A private copy of the tiny run, free to lose or regain its model.onnx."""
-    return shutil.copytree(tiny_run, tmp_path / "run")
 
 
 def keras_probabilities(run_dir, images):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import subprocess
 import sys
 
@@ -14,16 +13,6 @@ import pytest
 from mnist_cnn.cli import main
 from mnist_cnn.inference import Predictor, load_keras_model, predict_images
 from mnist_cnn.run import ModelLoadError, read_run
-
-
-@pytest.fixture(scope="module")
-def images(mnist):
-    return mnist.test.images[:300].astype(np.float32) / 255.0
-
-
-@pytest.fixture
-def run_copy(tiny_run, tmp_path):
-    return shutil.copytree(tiny_run, tmp_path / "run")
 
 
 def test_a_run_predicts_through_onnx_runtime_as_keras_does(tiny_run, images):
