@@ -1,13 +1,14 @@
 """Cold start of the command line: fresh processes, wall time and peak RSS, median of N.
 
 Measures, round by round (the commands take turns, so a slow spell hits all of them alike):
-- `mnist-cnn predict RUN one.png`: from launch to exit;
+- `mnist-cnn predict one.png --run RUN`: from launch to exit;
 - `mnist-cnn --help`: from launch to exit;
-- `mnist-cnn serve RUN --port P`: from launch until `GET /readyz` answers 200 (loopback only,
+- `mnist-cnn serve --run RUN --port P`: from launch until `GET /readyz` answers 200 (loopback only,
   polled every 10 ms), then SIGTERM.
 One untimed round first brings the files into the page cache, so "cold" means a fresh process,
 not a cold disk. `--pythonpath DIR` puts another checkout's `src/` first on the children's path,
-to measure that code with the same interpreter and libraries.
+to measure that code with the same interpreter and libraries (checkouts from before `--run`
+existed took the run directory as the first positional argument instead).
 
 Peak RSS is not the child's `ru_maxrss` from `os.wait4`: Linux folds the RSS of the process that
 forked it into that figure at exec (a 300 MB parent gave `/bin/true` 325 MB), so short commands
@@ -97,7 +98,7 @@ def _serve_until_ready(
     with tempfile.TemporaryFile("w+") as log:
         started = time.perf_counter()
         server = subprocess.Popen(
-            [executable, "serve", run, "--port", str(port)],
+            [executable, "serve", "--run", run, "--port", str(port)],
             env=environment,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -193,7 +194,7 @@ def main() -> None:
             Image.fromarray(255 - load_mnist().test.images[0]).save(image)  # dark ink on white
         commands: dict[str, Callable[[], tuple[float, float]]] = {
             "predict": lambda: _run_to_exit(
-                [args.mnist_cnn, "predict", args.run, image], environment
+                [args.mnist_cnn, "predict", image, "--run", args.run], environment
             ),
             "help": lambda: _run_to_exit([args.mnist_cnn, "--help"], environment),
             "serve_ready": lambda: _serve_until_ready(args.mnist_cnn, args.run, environment),

@@ -178,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "mnist_cnn.cli", "serve", args.run_dir, "--port", str(port)]
+    command = [sys.executable, "-m", "mnist_cnn.cli", "serve", "--run", args.run_dir]
+    command += ["--port", str(port)]
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     results = []
     try:

@@ -123,3 +123,18 @@ def good_run(tmp_path_factory) -> Path:
     output = tmp_path_factory.mktemp("runs") / "good"
     train(TrainConfig(limit=12000, batch_size=128, learning_rate=1e-3), output, verbose=0)
     return output
+
+
+@pytest.fixture(scope="session")
+def calibrated_run(tmp_path_factory, tiny_splits) -> Path:
+    """The tiny run with its last 200 training images held out, so train calibrates it."""
+    from mnist_cnn.config import TrainConfig
+    from mnist_cnn.train import train
+
+    data_dir = write_idx_dir(tmp_path_factory.mktemp("data") / "tiny", tiny_splits)
+    output = tmp_path_factory.mktemp("runs") / "calibrated"
+    config = TrainConfig(
+        data_dir=str(data_dir), batch_size=64, learning_rate=1e-3, validation_images=200
+    )
+    train(config, output, verbose=0)
+    return output

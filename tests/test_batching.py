@@ -25,7 +25,7 @@ def image(value: float) -> np.ndarray:
 
 
 class RecordingPredictor:
-    """Returns a row that depends on the image: (mean, 2 * mean, ..., 10 * mean)."""
+    """Answers each image with a row that depends on it: (mean, 2 * mean, ..., 10 * mean)."""
 
     def __init__(self, gate: threading.Event | None = None, error: Exception | None = None):
         self.shapes: list[tuple[int, ...]] = []
@@ -33,7 +33,7 @@ class RecordingPredictor:
         self.entered = threading.Event()
         self.error = error  # raised by the first call only
 
-    def probabilities(self, images: np.ndarray) -> np.ndarray:
+    def answers(self, images: np.ndarray) -> np.ndarray:
         self.shapes.append(images.shape)
         self.entered.set()
         if self.gate is not None and not self.gate.wait(WAIT_SECONDS):
@@ -71,7 +71,7 @@ def test_concurrent_requests_form_one_batch_and_each_gets_its_own_row():
     async def scenario():
         batcher = Batcher(predictor)
         async with serving(batcher):
-            return await asyncio.gather(*(batcher.probabilities(image(v)) for v in values))
+            return await asyncio.gather(*(batcher.answer(image(v)) for v in values))
 
     rows = asyncio.run(scenario())
     assert predictor.shapes == [(len(values), 28, 28)]  # one model call for all seven
@@ -86,7 +86,7 @@ def test_max_batch_is_honoured_and_order_kept():
     async def scenario():
         batcher = Batcher(predictor, max_batch=2)
         async with serving(batcher):
-            return await asyncio.gather(*(batcher.probabilities(image(v)) for v in values))
+            return await asyncio.gather(*(batcher.answer(image(v)) for v in values))
 
     rows = asyncio.run(scenario())
     assert [shape[0] for shape in predictor.shapes] == [2, 2, 1]
@@ -101,9 +101,9 @@ def test_requests_queued_during_a_model_call_go_together_next():
     async def scenario():
         batcher = Batcher(predictor)
         async with serving(batcher):
-            first = asyncio.create_task(batcher.probabilities(image(0.9)))
+            first = asyncio.create_task(batcher.answer(image(0.9)))
             await wait_entered(predictor)  # the first image is inside the model now
-            later = [asyncio.create_task(batcher.probabilities(image(v))) for v in (0.2, 0.3)]
+            later = [asyncio.create_task(batcher.answer(image(v))) for v in (0.2, 0.3)]
             await asyncio.sleep(0)  # let them reach the queue
             gate.set()
             return await asyncio.gather(first, *later)
@@ -121,11 +121,11 @@ def test_a_predictor_error_reaches_every_request_of_its_batch_and_the_loop_goes_
         batcher = Batcher(predictor)
         async with serving(batcher) as loop_task:
             failed = await asyncio.gather(
-                *(batcher.probabilities(image(v)) for v in (0.1, 0.2, 0.3)),
+                *(batcher.answer(image(v)) for v in (0.1, 0.2, 0.3)),
                 return_exceptions=True,
             )
             assert not loop_task.done()  # the error did not end the loop
-            after = await asyncio.wait_for(batcher.probabilities(image(0.4)), WAIT_SECONDS)
+            after = await asyncio.wait_for(batcher.answer(image(0.4)), WAIT_SECONDS)
             return failed, after
 
     failed, after = asyncio.run(scenario())
@@ -143,17 +143,17 @@ def test_a_cancelled_request_does_not_break_the_others():
         batcher = Batcher(predictor)
         async with serving(batcher) as loop_task:
             # Batch 1: [0.1, 0.2], held in the model; 0.2's client goes away meanwhile.
-            in_model = [asyncio.create_task(batcher.probabilities(image(v))) for v in (0.1, 0.2)]
+            in_model = [asyncio.create_task(batcher.answer(image(v))) for v in (0.1, 0.2)]
             await wait_entered(predictor)
             # Batch 2: [0.3, 0.4, 0.5], queued; 0.4's client goes away before it runs.
-            queued = [asyncio.create_task(batcher.probabilities(image(v))) for v in (0.3, 0.4, 0.5)]
+            queued = [asyncio.create_task(batcher.answer(image(v))) for v in (0.3, 0.4, 0.5)]
             await asyncio.sleep(0)
             in_model[1].cancel()
             queued[1].cancel()
             gate.set()
             results = await asyncio.gather(*in_model, *queued, return_exceptions=True)
             assert not loop_task.done()
-            after = await asyncio.wait_for(batcher.probabilities(image(0.6)), WAIT_SECONDS)
+            after = await asyncio.wait_for(batcher.answer(image(0.6)), WAIT_SECONDS)
             return results, after
 
     results, after = asyncio.run(scenario())
@@ -174,7 +174,7 @@ def test_every_request_is_answered_under_any_max_batch(max_batch):
     async def scenario():
         batcher = Batcher(predictor, max_batch=max_batch)
         async with serving(batcher):
-            return await asyncio.gather(*(batcher.probabilities(image(v)) for v in values))
+            return await asyncio.gather(*(batcher.answer(image(v)) for v in values))
 
     rows = asyncio.run(scenario())
     sizes = [shape[0] for shape in predictor.shapes]

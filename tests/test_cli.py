@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 
 from mnist_cnn.cli import main
+from mnist_cnn.cli_predict import _result_line
 from mnist_cnn.data import PACKAGED_DIR
-from mnist_cnn.run import read_run
+from mnist_cnn.run import CONFIG_FILE, read_run
 
-SUBCOMMANDS = ("train", "evaluate", "predict", "serve", "report", "export")
+SUBCOMMANDS = ("train", "evaluate", "predict", "serve", "report", "export", "calibrate")
 
 
 def printed_metrics(out: str) -> dict[str, float]:
@@ -20,7 +21,8 @@ def printed_metrics(out: str) -> dict[str, float]:
 def test_help_and_usage_errors(capsys):
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
-    assert all(re.search(rf"^ +{name} ", out, re.MULTILINE) for name in SUBCOMMANDS), out
+    # a long name gets its help on the next line: the name then ends its line
+    assert all(re.search(rf"^ +{name}( |$)", out, re.MULTILINE) for name in SUBCOMMANDS), out
     assert main(["train"]) == 2  # --output missing
     assert "--output" in capsys.readouterr().err
     assert main(["train", "--output", "x", "--epochs", "0"]) == 2
@@ -113,3 +115,60 @@ def test_evaluate_broken_run_is_a_clear_error(tmp_path, tiny_run, capsys, damage
     # a run without model.onnx may first warn that it loads through Keras; then one error line
     assert err.splitlines()[-1].startswith("mnist-cnn: error: ") and "Traceback" not in err
     assert str(run) in err
+
+
+PROBABILITIES = [0.01, 0.02, 0.03, 0.05, 0.02, 0.01, 0.3, 0.4123, 0.1277, 0.02]
+
+
+def test_result_line_of_a_digit():
+    result = {"file": "photo.jpg", "digit": 7, "confidence": 0.99312, "probabilities": []}
+    assert _result_line(result) == "photo.jpg: 7 (0.9931)"
+    result["top"] = [[7, 0.99312], [1, 0.004], [2, 0.0012]]
+    assert _result_line(result) == "photo.jpg: 7 (0.9931)  1 (0.0040)  2 (0.0012)"
+
+
+def test_result_line_when_the_model_is_not_sure():
+    reason = "not sure: the picture does not look like a digit"
+    result = {
+        "file": "photo.jpg",
+        "digit": None,
+        "reason": reason,
+        "confidence": 0.4123,
+        "probabilities": PROBABILITIES,
+    }
+    assert _result_line(result) == f"photo.jpg: not sure (0.4123): {reason}"
+    result["top"] = [[7, 0.4123], [6, 0.3], [8, 0.1277]]
+    assert _result_line(result) == (
+        f"photo.jpg: not sure (0.4123): {reason}; most likely 7 (0.4123)  6 (0.3000)  8 (0.1277)"
+    )
+    del result["reason"]  # a None digit without a reason still reads as an answer, not a crash
+    assert _result_line(result).startswith("photo.jpg: not sure (0.4123): ")
+
+
+def test_result_line_of_an_error():
+    assert _result_line({"file": "a.png", "error": "zero bytes"}) == "a.png: error: zero bytes"
+
+
+@pytest.mark.parametrize("command", ["predict", "serve"])
+def test_run_is_an_option_defaulting_to_the_packaged_model(command, capsys):
+    assert main([command, "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())  # argparse wraps help text at any width
+    assert "--run DIR run directory written by 'train' (default: the model packaged" in out
+    assert "trained by --recipe robust)" in out
+    if command == "predict":
+        assert main(["predict"]) == 2  # IMAGE is still required
+        assert "IMAGE" in capsys.readouterr().err
+
+
+def test_predict_with_a_run_directory_as_image_says_use_run(tmp_path, capsys):
+    """The older `predict DIR IMAGE...` form: refused with the new spelling, nothing loaded."""
+    run = tmp_path / "runs" / "tutorial"
+    run.mkdir(parents=True)
+    (run / CONFIG_FILE).write_text("{}")  # not even a loadable run: refused before loading
+    image = tmp_path / "photo.png"
+    image.write_bytes(b"")
+    assert main(["predict", str(run), str(image)]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err == f"mnist-cnn: error: {run} is a run directory, not images; pass it as --run {run}\n"
+    )

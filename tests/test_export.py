@@ -17,7 +17,7 @@ from mnist_cnn.inference import (
     session_call,
     verify,
 )
-from mnist_cnn.run import read_run, sha256_file
+from mnist_cnn.run import FORMAT_VERSION, read_run, sha256_file
 
 
 def keras_probabilities(run_dir, images):
@@ -45,7 +45,7 @@ def test_export_into_an_old_run_records_its_hash(run_copy):
     (run_copy / "config.json").write_text(json.dumps(document))
     assert main(["export", str(run_copy)]) == 0
     run = read_run(run_copy)
-    assert run.format_version == 2
+    assert run.format_version == FORMAT_VERSION
     assert run.onnx_record["sha256"] == sha256_file(run_copy / "model.onnx")
     assert run.onnx_record["max_difference"] <= 1e-5
     assert [p.name for p in run_copy.iterdir() if p.name.startswith(".")] == []  # no temp left

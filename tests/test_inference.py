@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from mnist_cnn.cli import main
-from mnist_cnn.inference import Predictor, load_keras_model, predict_images
+from mnist_cnn.evaluate import predict_images
+from mnist_cnn.inference import Predictor, load_keras_model
 from mnist_cnn.run import ModelLoadError, read_run
 
 
@@ -61,7 +62,7 @@ def test_a_tampered_model_onnx_is_refused_in_one_line(run_copy, capsys):
     onnx.write_bytes(bytes(data))
     with pytest.raises(ModelLoadError, match="does not match.*mnist-cnn export"):
         Predictor.from_dir(run_copy)
-    assert main(["predict", str(run_copy), str(onnx)]) == 1
+    assert main(["predict", str(onnx), "--run", str(run_copy)]) == 1
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "SHA-256" in error
 
@@ -107,7 +108,7 @@ def test_a_model_with_the_wrong_input_shape_is_a_one_line_error(tmp_path, capsys
     for backend in ("auto", "keras"):
         with pytest.raises(ModelLoadError, match=r"expected input shape \(N, 28, 28, 1\)"):
             Predictor.from_dir(tmp_path / "run", backend=backend)
-    assert main(["predict", str(tmp_path / "run"), str(tmp_path)]) == 1
+    assert main(["predict", str(tmp_path), "--run", str(tmp_path / "run")]) == 1
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "input shape" in error
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import struct
 import zlib
 from pathlib import Path
@@ -24,6 +25,21 @@ from tests.realistic import (
 )
 
 RESULT_KEYS = {"file", "digit", "confidence", "probabilities"}
+# A result the model abstains on has digit None and says why (the CLI prints "not sure").
+ABSTAINED_KEYS = RESULT_KEYS | {"reason"}
+ANSWER_LINE = re.compile(r"(?:[0-9]|not sure) \((?P<probability>[0-9.]+)\)(?:: .+)?")
+
+
+def check_answer(result: dict) -> None:
+    """An answered result: a digit with its probability, or None with a reason."""
+    probabilities = result["probabilities"]
+    assert len(probabilities) == 10 and abs(sum(probabilities) - 1) < 1e-4
+    assert result["confidence"] == max(probabilities)
+    if result["digit"] is None:
+        assert set(result) - {"top"} == ABSTAINED_KEYS and result["reason"], result
+    else:
+        assert set(result) - {"top"} == RESULT_KEYS, result
+        assert result["digit"] == int(np.argmax(probabilities))
 
 
 def _png(image: Image.Image) -> bytes:
@@ -95,13 +111,13 @@ def mixed(tmp_path: Path, good_images: list[Path]) -> tuple[list[str], dict[str,
 def test_bad_files_get_errors_and_the_rest_one_batch(predictor, mixed, monkeypatch):
     arguments, expected = mixed
     batches = []
-    original = Predictor.probabilities
+    original = Predictor.answers
 
     def counting(self, images):
         batches.append(len(images))
         return original(self, images)
 
-    monkeypatch.setattr(Predictor, "probabilities", counting)
+    monkeypatch.setattr(Predictor, "answers", counting)
     results = predict_files(predictor, arguments)
     assert [result["file"] for result in results] == arguments  # input order kept
     assert batches == [3]  # every good image in one model call
@@ -116,7 +132,7 @@ def test_bad_files_get_errors_and_the_rest_one_batch(predictor, mixed, monkeypat
 
 def test_cli_mixed_files_exit_1_one_line_each(tiny_run, mixed, capsys):
     arguments, expected = mixed
-    assert main(["predict", str(tiny_run), *arguments]) == 1
+    assert main(["predict", "--run", str(tiny_run), *arguments]) == 1
     captured = capsys.readouterr()
     lines = captured.out.splitlines()
     assert len(lines) == len(arguments)
@@ -124,46 +140,47 @@ def test_cli_mixed_files_exit_1_one_line_each(tiny_run, mixed, capsys):
         assert line.startswith(f"{argument}: ")
         if argument in expected:
             assert ": error: " in line and expected[argument] in line
-        else:
-            digit, probability = line.removeprefix(f"{argument}: ").split()
-            assert digit in "0123456789" and 0 <= float(probability.strip("()")) <= 1
+        else:  # "7 (0.9931)", or "not sure (0.4123): <reason>" where the model abstains
+            answer = ANSWER_LINE.fullmatch(line.removeprefix(f"{argument}: "))
+            assert answer is not None, line
+            assert 0 <= float(answer["probability"]) <= 1
     assert f"{len(expected)} of {len(arguments)} images failed" in captured.err
     assert "Traceback" not in captured.err
 
 
 def test_cli_json_shape(tiny_run, mixed, capsys):
     arguments, expected = mixed
-    assert main(["predict", str(tiny_run), "--json", *arguments]) == 1
+    assert main(["predict", "--run", str(tiny_run), "--json", *arguments]) == 1
     results = json.loads(capsys.readouterr().out)
     assert isinstance(results, list) and len(results) == len(arguments)
     for result in results:
         if result["file"] in expected:
             assert set(result) == {"file", "error"} and isinstance(result["error"], str)
             continue
-        assert set(result) == RESULT_KEYS
-        probabilities = result["probabilities"]
-        assert len(probabilities) == 10 and abs(sum(probabilities) - 1) < 1e-4
-        assert result["digit"] == int(np.argmax(probabilities))
-        assert result["confidence"] == max(probabilities)
+        check_answer(result)
 
 
 def test_top_k_best_first(tiny_run, good_images, capsys):
     arguments = [str(path) for path in good_images]
-    assert main(["predict", str(tiny_run), "--top", "3", "--json", *arguments]) == 0
+    assert main(["predict", "--run", str(tiny_run), "--top", "3", "--json", *arguments]) == 0
     for result in json.loads(capsys.readouterr().out):
+        check_answer(result)
         top = result["top"]
-        assert len(top) == 3 and top[0] == [result["digit"], result["confidence"]]
+        assert len(top) == 3 and top[0][1] == result["confidence"]
+        assert result["digit"] in (None, top[0][0])
         assert [p for _, p in top] == sorted((p for _, p in top), reverse=True)
         assert [p for _, p in top] == sorted(result["probabilities"], reverse=True)[:3]
-    assert main(["predict", str(tiny_run), "--top", "3", arguments[0]]) == 0
-    assert capsys.readouterr().out.count("(") == 3
-    assert main(["predict", str(tiny_run), "--top", "11", arguments[0]]) == 2
+    assert main(["predict", "--run", str(tiny_run), "--top", "3", arguments[0]]) == 0
+    assert len(re.findall(r"\b[0-9] \([0-9.]+\)", capsys.readouterr().out)) == 3
+    assert main(["predict", "--run", str(tiny_run), "--top", "11", arguments[0]]) == 2
 
 
 def test_save_preprocessed_writes_what_the_model_saw(tiny_run, good_images, tmp_path):
     out = tmp_path / "seen"
     arguments = [str(path) for path in good_images]
-    assert main(["predict", str(tiny_run), "--save-preprocessed", str(out), *arguments]) == 0
+    assert (
+        main(["predict", "--run", str(tiny_run), "--save-preprocessed", str(out), *arguments]) == 0
+    )
     for path in good_images:
         saved = Image.open(out / f"{path.stem}.png")
         assert saved.size == (28, 28) and saved.mode == "L"
@@ -174,7 +191,7 @@ def test_save_preprocessed_writes_what_the_model_saw(tiny_run, good_images, tmp_
 def test_directory_and_glob_all_ok_exit_0(tiny_run, good_images, capsys):
     folder = good_images[0].parent
     (folder / "readme.txt").write_text("not an image suffix: skipped in a directory")
-    assert main(["predict", str(tiny_run), str(folder), str(folder / "*.png")]) == 0
+    assert main(["predict", "--run", str(tiny_run), str(folder), str(folder / "*.png")]) == 0
     lines = capsys.readouterr().out.splitlines()
     # The directory gives its images sorted; the glob repeats some of them: each once.
     assert [line.split(": ")[0] for line in lines] == sorted(map(str, good_images))
@@ -196,7 +213,7 @@ def test_expand_paths(tmp_path):
 
 
 def test_bad_run_dir_is_exit_1(tmp_path, good_images, capsys):
-    assert main(["predict", str(tmp_path / "no-run"), str(good_images[0])]) == 1
+    assert main(["predict", str(good_images[0]), "--run", str(tmp_path / "no-run")]) == 1
     assert capsys.readouterr().err.startswith("mnist-cnn: error: ")
 
 
@@ -207,7 +224,7 @@ def test_single_image_does_not_call_model_predict(tiny_run, good_images, monkeyp
         raise AssertionError("model.predict costs tens of ms per call; use the compiled call")
 
     monkeypatch.setattr(keras.Model, "predict", forbidden)
-    assert main(["predict", str(tiny_run), str(good_images[0])]) == 0
+    assert main(["predict", "--run", str(tiny_run), str(good_images[0])]) == 0
     assert capsys.readouterr().out.startswith(str(good_images[0]))
 
 

@@ -15,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from mnist_cnn.abstain import Answer
 from mnist_cnn.cli import main
 from mnist_cnn.inference import Predictor
 from mnist_cnn.preprocess import preprocess
@@ -97,10 +98,10 @@ class RecordingPredictor:
     def backend(self) -> str:
         return self.predictor.backend
 
-    def probabilities(self, images: np.ndarray) -> np.ndarray:
+    def answers(self, images: np.ndarray) -> list:
         self.batch_sizes.append(len(images))
         time.sleep(self.seconds_per_call)  # requests arriving meanwhile queue for the next call
-        return self.predictor.probabilities(images)
+        return self.predictor.answers(images)
 
 
 def test_concurrent_requests_are_batched_and_answered_each(tiny_run, mnist):
@@ -255,10 +256,10 @@ def test_request_over_the_in_flight_bound_is_503_while_one_is_held(tiny_run, dig
     entered, release = threading.Event(), threading.Event()
 
     class HeldBatcher:  # stands in for the model: holds the first request until released
-        async def probabilities(self, image):
+        async def answer(self, image):
             entered.set()
             await asyncio.get_running_loop().run_in_executor(None, release.wait, 10)
-            return np.full(10, 0.1, np.float32)
+            return Answer(digit=0, confidence=0.1, probabilities=np.full(10, 0.1))
 
     app.state.ready, app.state.batcher = True, HeldBatcher()
     client = TestClient(app)
@@ -315,7 +316,7 @@ def test_cli_serve_reports_a_broken_run_in_one_line(tmp_path, tiny_run, capsys, 
         (run / "model.onnx").write_bytes(b"\x08\x07 not really ONNX")
     elif damage == "bad_config":
         (run / "config.json").write_text("[]")
-    assert main(["serve", str(run), "--port", "1"]) == 1  # fails before binding any port
+    assert main(["serve", "--run", str(run), "--port", "1"]) == 1  # fails before binding any port
     err = capsys.readouterr().err
     assert err.startswith("mnist-cnn: error: ") and err.count("\n") == 1, err
     assert str(run) in err and "Traceback" not in err
@@ -327,7 +328,7 @@ def test_cli_serve_reports_a_missing_model(tmp_path, tiny_run, capsys):
     run = shutil.copytree(tiny_run, tmp_path / "run")
     (run / "model.onnx").unlink()
     (run / "model.keras").unlink()
-    assert main(["serve", str(run), "--port", "1"]) == 1
+    assert main(["serve", "--run", str(run), "--port", "1"]) == 1
     assert "holds neither model.onnx nor model.keras" in capsys.readouterr().err
     assert main(["serve", "--help"]) == 0
     assert "--max-in-flight" in capsys.readouterr().out

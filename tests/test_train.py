@@ -9,7 +9,7 @@ from mnist_cnn import MnistCnnError
 from mnist_cnn.config import TrainConfig
 from mnist_cnn.data import PACKAGED_DIR
 from mnist_cnn.evaluate import evaluate_run
-from mnist_cnn.run import read_run
+from mnist_cnn.run import FORMAT_VERSION, read_run
 from mnist_cnn.train import train
 
 RUN_FILES = {
@@ -39,7 +39,7 @@ def test_tiny_run_writes_every_file(tiny_run):
     assert 0.5 < metrics["test_accuracy"] <= 1.0  # 512 images at lr 1e-3 learn something
     saved = json.loads((tiny_run / "config.json").read_text())
     assert saved["config"]["batch_size"] == 64
-    assert saved["format_version"] == 2
+    assert saved["format_version"] == FORMAT_VERSION
     assert Path(saved["config"]["data_dir"]).is_absolute()
     # model.onnx is checked against Keras at the end of training and its hash recorded
     onnx = saved["onnx"]

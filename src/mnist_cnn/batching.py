@@ -7,6 +7,7 @@ import asyncio
 import numpy as np
 from starlette.concurrency import run_in_threadpool
 
+from mnist_cnn.abstain import Answer
 from mnist_cnn.inference import Predictor
 
 MAX_BATCH = 64  # images per model call when requests pile up
@@ -21,11 +22,11 @@ class Batcher:
     def __init__(self, predictor: Predictor, max_batch: int = MAX_BATCH) -> None:
         self.predictor = predictor
         self.max_batch = max_batch
-        self._queue: list[tuple[np.ndarray, asyncio.Future]] = []
+        self._queue: list[tuple[np.ndarray, asyncio.Future[Answer]]] = []
         self._wake = asyncio.Event()
 
-    async def probabilities(self, image: np.ndarray) -> np.ndarray:
-        """float32 (28, 28) -> float32 (10,)."""
+    async def answer(self, image: np.ndarray) -> Answer:
+        """float32 (28, 28) -> its Answer (digit or abstention, calibrated probabilities)."""
         future = asyncio.get_running_loop().create_future()
         self._queue.append((image, future))
         self._wake.set()
@@ -41,7 +42,7 @@ class Batcher:
                 del self._queue[: self.max_batch]
                 images = np.stack([image for image, _ in batch])
                 try:
-                    rows = await run_in_threadpool(self.predictor.probabilities, images)
+                    rows = await run_in_threadpool(self.predictor.answers, images)
                 except Exception as error:  # handed to each waiting request
                     for _, future in batch:
                         if not future.done():

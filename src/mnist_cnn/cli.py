@@ -62,6 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--limit", type=positive_int, help="train on the first N training images only"
     )
     train.add_argument(
+        "--validation-images",
+        type=int,
+        metavar="N",
+        help="hold out the last N training images to calibrate the confidence and fit 'not "
+        "a digit' after training (default 0; 5000 in the robust recipe)",
+    )
+    train.add_argument(
         "--fast-kernels",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -82,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_predict.add_predict_parser(commands)
     _add_report_parser(commands)
     _add_export_parser(commands)
+    _add_calibrate_parser(commands)
     return parser
 
 
@@ -95,6 +103,7 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
         "data_format": args.data_format,
         "limit": args.limit,
         "fast_kernels": args.fast_kernels,
+        "validation_images": args.validation_images,
     }
     return recipe_config(args.recipe, **overrides)
 
@@ -109,6 +118,8 @@ def run_train(args: argparse.Namespace) -> int:
     print(f"test loss: {result.metrics['test_loss']:.4f}")
     print(f"test accuracy: {result.metrics['test_accuracy']:.4f}")
     print(f"train time: {result.metrics['train_seconds']:.1f} s; run saved to {result.output_dir}")
+    if result.calibration is not None:
+        _print_calibration(result.calibration)
     if not args.no_report:
         _report_after_training(result.output_dir)
     return EXIT_OK
@@ -155,6 +166,35 @@ def run_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _add_calibrate_parser(commands: argparse._SubParsersAction) -> None:
+    calibrate = commands.add_parser(
+        "calibrate",
+        help="fit the confidence temperature and the 'not a digit' threshold of a run",
+        description="Fits, on the training images the run held out (--validation-images), a "
+        "temperature that calibrates the confidence, and the thresholds below which predict "
+        "and serve answer 'not a digit' or 'not sure'. Train runs it when images are held out.",
+    )
+    calibrate.add_argument("run_dir", metavar="DIR", help="run directory written by 'train'")
+    calibrate.add_argument("--data-dir", help="directory with the MNIST files (default: the run's)")
+
+
+def _print_calibration(records: dict) -> None:
+    calibration, abstention = records["calibration"], records["abstention"]
+    print(
+        f"temperature: {calibration['temperature']:.3f}; test ECE "
+        f"{calibration['test_ece_before']:.4f} -> {calibration['test_ece_after']:.4f}; "
+        f"'not a digit' beyond distance {abstention['novelty_threshold']:.1f}, 'not sure' "
+        f"below {abstention['min_confidence']:.2f}"
+    )
+
+
+def run_calibrate(args: argparse.Namespace) -> int:
+    from mnist_cnn.fit_confidence import calibrate_run
+
+    _print_calibration(calibrate_run(args.run_dir, args.data_dir))
+    return EXIT_OK
+
+
 def _add_export_parser(commands: argparse._SubParsersAction) -> None:
     export = commands.add_parser(
         "export", help="export a trained run for ONNX Runtime (checked against Keras)"
@@ -175,6 +215,7 @@ def run_export(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "export": run_export,
+    "calibrate": run_calibrate,
     "train": run_train,
     "evaluate": run_evaluate,
     "serve": cli_predict.run_serve,

@@ -1,6 +1,7 @@
 """The `predict` and `serve` subcommands of the command line (cli.py): flags and one call each.
 
-Neither imports TensorFlow: they load a run through inference.Predictor.
+Neither imports TensorFlow: they load a run through inference.Predictor, the packaged model
+(packaged.py) unless `--run DIR` names another.
 """
 
 from __future__ import annotations
@@ -8,8 +9,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
+
+from mnist_cnn.run import CONFIG_FILE
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+RUN_HELP = (
+    "run directory written by 'train' (default: the model packaged with mnist-cnn, trained by "
+    "--recipe robust)"
+)
 
 
 def positive_int(text: str) -> int:
@@ -20,8 +28,10 @@ def positive_int(text: str) -> int:
 
 
 def add_serve_parser(commands: argparse._SubParsersAction) -> None:
-    serve = commands.add_parser("serve", help="serve the draw-a-digit page and the HTTP API")
-    serve.add_argument("run_dir", metavar="DIR", help="run directory written by 'train'")
+    serve = commands.add_parser(
+        "serve", help="serve the draw-a-digit (or photo) page and the HTTP API"
+    )
+    serve.add_argument("--run", metavar="DIR", dest="run_dir", help=RUN_HELP)
     serve.add_argument(
         "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine)"
     )
@@ -43,6 +53,13 @@ def add_serve_parser(commands: argparse._SubParsersAction) -> None:
     )
 
 
+def _run_dir(args: argparse.Namespace) -> Path:
+    """`--run DIR`, or the packaged model's directory (ModelLoadError if not installed)."""
+    from mnist_cnn.packaged import packaged_run_dir
+
+    return Path(args.run_dir) if args.run_dir is not None else packaged_run_dir()
+
+
 def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -51,10 +68,11 @@ def run_serve(args: argparse.Namespace) -> int:
 
     # Load the model before the server starts: a broken run directory is then one error line
     # (ModelLoadError, caught in main), not a traceback in the server's startup log.
-    predictor = Predictor.from_dir(args.run_dir)
+    run_dir = _run_dir(args)
+    predictor = Predictor.from_dir(run_dir)
     limits = {"max_body_bytes": args.max_body_bytes, "max_in_flight": args.max_in_flight}
     limits = {k: v for k, v in limits.items() if v is not None}
-    app = create_app(args.run_dir, predictor=predictor, **limits)
+    app = create_app(run_dir, predictor=predictor, **limits)
     config = uvicorn.Config(
         app, host=args.host, port=args.port, access_log=args.access_log, server_header=False
     )
@@ -76,16 +94,17 @@ def add_predict_parser(commands: argparse._SubParsersAction) -> None:
         help="predict the digit in image files",
         description="Predict the digit in each image (PNG, JPEG, GIF, BMP, WebP): photos, scans "
         "and drawings are cropped, centred and inverted the way MNIST digits were made.",
-        epilog="exit status: 0 every image predicted; 1 some image failed (its line says why) "
-        "or the run directory cannot be loaded; 2 bad command-line usage",
+        epilog="exit status: 0 every image predicted (a 'not sure' answer included); 1 some "
+        "image failed (its line says why) or the model cannot be loaded; 2 bad command-line "
+        "usage",
     )
-    predict.add_argument("run_dir", metavar="DIR", help="run directory written by 'train'")
     predict.add_argument(
         "images",
         metavar="IMAGE",
         nargs="+",
         help="image file, directory (its images, not recursive) or quoted glob pattern",
     )
+    predict.add_argument("--run", metavar="DIR", dest="run_dir", help=RUN_HELP)
     predict.add_argument(
         "--top",
         type=_top_count,
@@ -96,8 +115,8 @@ def add_predict_parser(commands: argparse._SubParsersAction) -> None:
     predict.add_argument(
         "--json",
         action="store_true",
-        help='print a JSON list of {"file", "digit", "confidence", "probabilities"} or '
-        '{"file", "error"}',
+        help='print a JSON list of {"file", "digit", "confidence", "probabilities"} (digit '
+        'null and a "reason" when the model is not sure) or {"file", "error"}',
     )
     predict.add_argument(
         "--save-preprocessed",
@@ -106,19 +125,47 @@ def add_predict_parser(commands: argparse._SubParsersAction) -> None:
     )
 
 
+def _ranked_text(ranked: list) -> str:
+    return "  ".join(f"{digit} ({probability:.4f})" for digit, probability in ranked)
+
+
 def _result_line(result: dict) -> str:
-    """`photo.jpg: 7 (0.9931)`, with --top 3 `photo.jpg: 7 (0.9931)  1 (0.0040)  2 (0.0012)`."""
+    """`photo.jpg: 7 (0.9931)`, with --top 3 `photo.jpg: 7 (0.9931)  1 (0.0040)  2 (0.0012)`.
+
+    A result whose digit is None (the model abstained) reads
+    `photo.jpg: not sure (0.4123): <reason>`, with --top 3 followed by
+    `; most likely 7 (0.4123)  1 (0.3010)  2 (0.1022)`.
+    """
     if "error" in result:
         return f"{result['file']}: error: {result['error']}"
+    if result["digit"] is None:
+        reason = result.get("reason") or "the model is not sure"
+        line = f"{result['file']}: not sure ({result['confidence']:.4f}): {reason}"
+        if "top" in result:
+            line += f"; most likely {_ranked_text(result['top'])}"
+        return line
     ranked = result.get("top", [[result["digit"], result["confidence"]]])
-    return f"{result['file']}: " + "  ".join(f"{digit} ({p:.4f})" for digit, p in ranked)
+    return f"{result['file']}: {_ranked_text(ranked)}"
+
+
+def _run_directory_among(images: list[str]) -> str | None:
+    """The first IMAGE argument that is a run directory (the older `predict DIR IMAGE...`)."""
+    return next((image for image in images if (Path(image) / CONFIG_FILE).is_file()), None)
 
 
 def run_predict(args: argparse.Namespace) -> int:
     from mnist_cnn.inference import Predictor
     from mnist_cnn.predict import predict_files
 
-    predictor = Predictor.from_dir(args.run_dir)
+    run_dir = _run_directory_among(args.images)
+    if run_dir is not None:
+        print(
+            f"mnist-cnn: error: {run_dir} is a run directory, not images; "
+            f"pass it as --run {run_dir}",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    predictor = Predictor.from_dir(_run_dir(args))
     results = predict_files(
         predictor, args.images, top=args.top, save_preprocessed=args.save_preprocessed
     )

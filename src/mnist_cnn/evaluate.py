@@ -48,13 +48,31 @@ def evaluate_model(model: Any, split: Split, data_format: str) -> dict[str, Any]
     return metrics_from_probabilities(probabilities, split.labels)
 
 
+PREDICT_BATCH = 1000  # test images per model call: bounds memory, not results
+
+
+def predict_images(predictor: Any, images: np.ndarray, *, calibrated: bool = False) -> np.ndarray:
+    """Probabilities for uint8 (N, 28, 28) images (a test set), in batches: the one way that
+    evaluate and report predict, through the same backend as predict and serve. Uncalibrated
+    by default, so the test loss is the network's own (the figure train reports)."""
+    scaled = np.asarray(images).astype(np.float32) / np.float32(255)
+    if len(scaled) == 0:
+        return np.zeros((0, NUM_CLASSES), np.float32)
+    return np.concatenate(
+        [
+            predictor.probabilities(scaled[start : start + PREDICT_BATCH], calibrated=calibrated)
+            for start in range(0, len(scaled), PREDICT_BATCH)
+        ]
+    )
+
+
 def predict_test_set(
     run_dir: str | Path, data_dir: str | None = None
 ) -> tuple[Any, Split, np.ndarray]:
     """(predictor, test split, probabilities): the one way evaluate and report predict the
     test set, through the same backend as predict and serve (ONNX Runtime when the run has it).
     """
-    from mnist_cnn.inference import Predictor, predict_images
+    from mnist_cnn.inference import Predictor
 
     predictor = Predictor.from_dir(run_dir)
     test = load_mnist(data_dir if data_dir is not None else predictor.run.config.data_dir).test

@@ -28,16 +28,33 @@ from mnist_cnn.inference import (
 from mnist_cnn.run import ONNX_FILE, read_run, record_onnx
 
 INPUT_NAME = "image"
+# The layer whose output is the model's second ONNX output: the 1,024 ReLU features that
+# novelty.py measures distances in ("is this a digit at all?").
+FEATURES_LAYER = "dense"
 
 
 class ExportError(MnistCnnError):
     """The model cannot be exported, or the export does not reproduce Keras's probabilities."""
 
 
-def onnx_bytes(model: Any) -> bytes:
-    """Serialise a Keras model to ONNX (batch axis left free; input named `image`)."""
+def with_features(model: Any) -> Any:
+    """The model with two outputs, (probabilities, penultimate features); as is without the
+    tutorial's `dense` layer."""
     import keras
 
+    try:
+        features = model.get_layer(FEATURES_LAYER).output
+    except ValueError:
+        return model
+    return keras.Model(model.inputs, [model.outputs[0], features], name=f"{model.name}_features")
+
+
+def onnx_bytes(model: Any) -> bytes:
+    """Serialise a Keras model to ONNX (batch axis left free; input named `image`; outputs
+    the probabilities, then the penultimate features)."""
+    import keras
+
+    model = with_features(model)
     shape = (None, *model.input_shape[1:])  # batch axis free
     signature = [keras.InputSpec(shape=shape, dtype="float32", name=INPUT_NAME)]
     with tempfile.TemporaryDirectory(prefix="mnist-cnn-onnx-") as directory:

@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from mnist_cnn import MnistCnnError
+from mnist_cnn import MnistCnnError, calibrate
+from mnist_cnn.abstain import Abstention, Answer
 from mnist_cnn.data import IMAGE_SIZE, NUM_CLASSES, PACKAGED_DIR, load_split, to_model_input
 from mnist_cnn.run import ModelLoadError, Run, read_run, sha256_file
 
@@ -25,6 +26,7 @@ CHECK_IMAGES = 1000  # test images compared when a model.onnx is made (train, ex
 BACKENDS = ("auto", "onnxruntime", "keras")
 
 Call = Callable[[np.ndarray], np.ndarray]  # model input (N, ...) float32 -> (N, 10) float32
+FeaturesCall = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]  # -> (probabilities, features)
 logger = logging.getLogger(__name__)
 
 
@@ -40,7 +42,8 @@ def model_input_shape(data_format: str) -> tuple[int, int, int]:
 
 
 def _check_shapes(label: str, input_shape: Any, output_shape: Any, data_format: str) -> None:
-    """One-line error unless the model maps (N, *image) to (N, 10); None/str dims are free."""
+    """One-line error unless the model maps (N, *image) to (N, 10); None/str dims are free.
+    (A second ONNX output, the penultimate features, is checked by `_features_output`.)"""
 
     def fixed(shape: Any) -> tuple:
         return tuple(dim if isinstance(dim, int) else None for dim in shape[1:])
@@ -95,6 +98,30 @@ def session_call(session: Any) -> Call:
         return session.run([output_name], {input_name: images})[0]
 
     return call
+
+
+def session_features_call(session: Any) -> FeaturesCall:
+    """`images -> (probabilities (N, 10), penultimate features (N, F))` in one ONNX call."""
+    input_name = session.get_inputs()[0].name
+    names = [output.name for output in session.get_outputs()[:2]]
+
+    def call(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return tuple(session.run(names, {input_name: images}))
+
+    return call
+
+
+def _features_output(label: str, outputs: list) -> bool:
+    """True when the ONNX model's second output is (N, F) penultimate features."""
+    if len(outputs) == 1:
+        return False
+    shape = outputs[1].shape
+    if len(outputs) != 2 or len(shape) != 2 or not isinstance(shape[1], int):
+        raise ModelLoadError(
+            f"{label}: expected outputs (probabilities) or (probabilities, features (N, F)), "
+            f"found {len(outputs)} outputs"
+        )
+    return True
 
 
 def load_keras_model(run: Run) -> Any:
@@ -154,7 +181,7 @@ def verify(reference: Call, call: Call, images: np.ndarray, tolerance: float = T
     return difference
 
 
-def _onnx_call(run: Run) -> Call:
+def _onnx_session(run: Run) -> Any:
     """ONNX Runtime on the run's `model.onnx`, refused unless its SHA-256 is the recorded one."""
     record = run.onnx_record
     if record is None or not isinstance(record.get("sha256"), str):
@@ -174,13 +201,11 @@ def _onnx_call(run: Run) -> Call:
     except BackendError as error:
         raise ModelLoadError(f"{run.onnx_path}: {error}") from None
     inputs, outputs = session.get_inputs(), session.get_outputs()
-    if len(inputs) != 1 or len(outputs) != 1:
-        raise ModelLoadError(
-            f"{run.onnx_path}: expected one input and one output, "
-            f"found {len(inputs)} and {len(outputs)}"
-        )
+    if len(inputs) != 1:
+        raise ModelLoadError(f"{run.onnx_path}: expected one input, found {len(inputs)}")
+    _features_output(str(run.onnx_path), outputs)
     _check_shapes(str(run.onnx_path), inputs[0].shape, outputs[0].shape, run.config.data_format)
-    return session_call(session)
+    return session
 
 
 def _keras_fallback(run: Run) -> Call:
@@ -191,18 +216,21 @@ def _keras_fallback(run: Run) -> Call:
     return runtime.compiled_call(model, jit_compile=run.config.data_format == "channels_first")
 
 
-def backend_call(run: Run, backend: str = "auto") -> tuple[str, Call]:
-    """(backend name, call) for a run: ONNX Runtime on model.onnx, else Keras.
+def backend_call(run: Run, backend: str = "auto") -> tuple[str, Call, FeaturesCall | None]:
+    """(backend, probabilities call, probabilities-and-features call or None) for a run.
 
     "auto" uses model.onnx when the run has one, and Keras (with a warning) when it has none;
-    a model.onnx that fails its hash check is an error, never silently replaced.
-    """
+    a model.onnx that fails its hash check is an error, never silently replaced. Only an ONNX
+    model with its features output (every run since format 3) gives the features."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if backend == "keras":
-        return "keras", _keras_fallback(run)
+        return "keras", _keras_fallback(run), None
     if run.onnx_path.is_file():
-        return "onnxruntime", _onnx_call(run)
+        session = _onnx_session(run)
+        with_features = _features_output(str(run.onnx_path), session.get_outputs())
+        features = session_features_call(session) if with_features else None
+        return "onnxruntime", session_call(session), features
     if backend == "onnxruntime":
         raise ModelLoadError(f"{run.onnx_path}: missing; make it with: mnist-cnn export {run.path}")
     if not run.model_path.is_file():
@@ -216,45 +244,57 @@ def backend_call(run: Run, backend: str = "auto") -> tuple[str, Call]:
         run.path,
         run.path,
     )
-    return "keras", _keras_fallback(run)
+    return "keras", _keras_fallback(run), None
 
 
 class Predictor:
-    """Class probabilities for MNIST-style images through the run's backend (`backend` says
-    which: "onnxruntime" for any run that carries model.onnx, "keras" for older runs)."""
+    """Class probabilities and answers for MNIST-style images through the run's backend
+    (`backend`: "onnxruntime" for any run that carries model.onnx, "keras" for older runs).
+
+    `probabilities` are temperature-scaled when the run is calibrated (`calibrated=False`
+    gives the network's own); `answers` adds the run's abstention ("not a digit", "not sure").
+    """
 
     def __init__(self, run: Run, backend: str = "auto") -> None:
         self.run = run
         self.data_format = run.config.data_format
-        self.backend, self._call = backend_call(run, backend)
+        self.backend, self._call, self._features_call = backend_call(run, backend)
+        self.temperature = float((run.calibration or {}).get("temperature", 1.0))
+        self.abstention = Abstention.from_run(run)
+        if self.abstention.needs_features and self._features_call is None:
+            raise ModelLoadError(
+                f"{run.path}: the abstention record needs the model's features output, which "
+                f"this model lacks; re-export it: mnist-cnn export {run.path}"
+            )
 
     @classmethod
     def from_dir(cls, run_dir: Any, backend: str = "auto") -> Predictor:
         return cls(read_run(run_dir), backend)
 
-    def probabilities(self, images: np.ndarray) -> np.ndarray:
-        """float32 (N, 28, 28) in [0, 1], white digit on black -> float32 (N, 10)."""
+    def _model_input(self, images: np.ndarray) -> np.ndarray:
         images = np.asarray(images, dtype=np.float32)
         if images.ndim == 2:
             images = images[None]
         if images.ndim != 3 or images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
             raise ValueError(f"expected images of shape (N, 28, 28), found {images.shape}")
         axis = 1 if self.data_format == "channels_first" else -1
-        return self._call(np.expand_dims(images, axis))
+        return np.expand_dims(images, axis)
 
+    def probabilities(self, images: np.ndarray, *, calibrated: bool = True) -> np.ndarray:
+        """float32 (N, 28, 28) in [0, 1], white digit on black -> float32 (N, 10)."""
+        raw = self._call(self._model_input(images))
+        if not calibrated or self.temperature == 1.0:
+            return raw
+        return calibrate.scale(raw, self.temperature).astype(np.float32)
 
-PREDICT_BATCH = 1000  # test images per model call: bounds memory, not results
+    def outputs(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(uncalibrated probabilities (N, 10), penultimate features (N, F) or None)."""
+        batch = self._model_input(images)
+        if self._features_call is None:
+            return self._call(batch), None
+        return self._features_call(batch)
 
-
-def predict_images(predictor: Predictor, images: np.ndarray) -> np.ndarray:
-    """Probabilities for uint8 (N, 28, 28) images (a test set), in batches: the one way that
-    evaluate and report predict, through the same backend as predict and serve."""
-    scaled = np.asarray(images).astype(np.float32) / np.float32(255)
-    if len(scaled) == 0:
-        return np.zeros((0, NUM_CLASSES), np.float32)
-    return np.concatenate(
-        [
-            predictor.probabilities(scaled[start : start + PREDICT_BATCH])
-            for start in range(0, len(scaled), PREDICT_BATCH)
-        ]
-    )
+    def answers(self, images: np.ndarray) -> list[Answer]:
+        """One Answer per image: the digit, or None and the reason the model abstains."""
+        raw, features = self.outputs(images)
+        return self.abstention.answers(calibrate.scale(raw, self.temperature), features)

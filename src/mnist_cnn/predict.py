@@ -119,7 +119,8 @@ def predict_files(
 ) -> list[dict[str, Any]]:
     """Preprocess and classify image files, directories and globs, one result per file.
 
-    Each result is `{"file", "digit", "confidence", "probabilities"}` (plus `"top"`:
+    Each result is `{"file", "digit", "confidence", "probabilities"}` (`digit` None and a
+    `"reason"` when the model abstains: not a digit, or not sure; plus `"top"`:
     `[[digit, probability], ...]` best first when `top > 1`, and `"preprocessed"`: the PNG
     path when `save_preprocessed` is given) or `{"file", "error"}`. One bad file never stops
     the others; all good images go through the model in one batch.
@@ -137,19 +138,17 @@ def predict_files(
             images.append(outcome)
     if not images:
         return results
-    probabilities = predictor.probabilities(np.stack(images))
+    answers = predictor.answers(np.stack(images))
     good = [result for result in results if "error" not in result]
     save_dir = Path(save_preprocessed) if save_preprocessed is not None else None
     if save_dir is not None:
         save_dir.mkdir(parents=True, exist_ok=True)
     taken: set[str] = set()
-    for result, image, row in zip(good, images, probabilities, strict=True):
-        ranked = np.argsort(-row, kind="stable")
-        result["digit"] = int(ranked[0])
-        result["confidence"] = float(row[ranked[0]])
-        result["probabilities"] = [float(value) for value in row]
+    for result, image, answer in zip(good, images, answers, strict=True):
+        result.update(answer.to_dict())
         if top > 1:
-            result["top"] = [[int(digit), float(row[digit])] for digit in ranked[:top]]
+            ranked = np.argsort(-answer.probabilities, kind="stable")[:top]
+            result["top"] = [[int(digit), float(answer.probabilities[digit])] for digit in ranked]
         if save_dir is not None:
             target = save_dir / _unique_name(result["file"], taken)
             _save_png(image, target)

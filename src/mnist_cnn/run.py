@@ -28,10 +28,13 @@ CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
 HISTORY_FILE = "history.csv"
 BATCHES_FILE = "batches.csv"
+FEATURES_FILE = "features.npz"  # class centres of the penultimate features (novelty.py)
 REPORT_DIR = "report"
 # Version 1: runs before `format_version` existed (no ONNX record, data_dir as given).
 # Version 2: `onnx` record (SHA-256 and the check against Keras), data_dir absolute.
-FORMAT_VERSION = 2
+# Version 3 adds, after `mnist-cnn calibrate`, a `calibration` record (temperature, ECE) and
+# an `abstention` record (thresholds; SHA-256 of features.npz). Version 2 runs still read.
+FORMAT_VERSION = 3
 
 
 class ModelLoadError(MnistCnnError):
@@ -53,6 +56,22 @@ class Run:
     @property
     def onnx_path(self) -> Path:
         return self.path / ONNX_FILE
+
+    @property
+    def features_path(self) -> Path:
+        return self.path / FEATURES_FILE
+
+    @property
+    def calibration(self) -> dict[str, Any] | None:
+        """`{"temperature", "validation_images", "ece_before", "ece_after", ...}`."""
+        record = self.document.get("calibration")
+        return record if isinstance(record, dict) else None
+
+    @property
+    def abstention(self) -> dict[str, Any] | None:
+        """`{"method", "novelty_threshold", "min_confidence", "features_sha256", ...}`."""
+        record = self.document.get("abstention")
+        return record if isinstance(record, dict) else None
 
     @property
     def report_dir(self) -> Path:
@@ -198,6 +217,27 @@ def save_run(
     elif stale_onnx.exists():  # an --overwrite of an older run: its ONNX is another model
         stale_onnx.unlink()
     files.write_json(output_dir / CONFIG_FILE, document)
+
+
+def record_calibration(
+    run: Run,
+    calibration: dict[str, Any],
+    abstention: dict[str, Any],
+    features: bytes | None,
+) -> None:
+    """Write features.npz (when given; its SHA-256 goes into `abstention`) and the two
+    records into config.json, last, so a crash in between leaves the run as it was."""
+    abstention = dict(abstention)
+    if features is not None:
+        files.write_bytes(run.features_path, features)
+        abstention["features_sha256"] = hashlib.sha256(features).hexdigest()
+    document = {
+        **run.document,
+        "calibration": calibration,
+        "abstention": abstention,
+        "format_version": FORMAT_VERSION,
+    }
+    files.write_json(run.path / CONFIG_FILE, document)
 
 
 def record_onnx(run: Run, onnx_model: bytes, record: dict[str, Any]) -> None:

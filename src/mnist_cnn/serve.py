@@ -38,9 +38,14 @@ _ALLOWED_MIMES = {f"image/{fmt.lower()}" for fmt in ALLOWED_FORMATS} | {"image/j
 
 
 class Prediction(BaseModel):
-    digit: int = Field(ge=0, le=9)
-    confidence: float = Field(description="probability of `digit`")
-    probabilities: list[float] = Field(description="one per digit 0-9")
+    digit: int | None = Field(
+        ge=0, le=9, description="the digit, or null when the model abstains (see `reason`)"
+    )
+    confidence: float = Field(description="calibrated probability of the likeliest digit")
+    probabilities: list[float] = Field(description="calibrated, one per digit 0-9")
+    reason: str | None = Field(
+        None, description='only when `digit` is null: "not a digit: ..." or "not sure: ..."'
+    )
     preprocessed: list[list[float]] = Field(description="the 28x28 input the model saw, 0-1")
 
 
@@ -185,7 +190,7 @@ async def _read_image(request: Request) -> np.ndarray:
 
 def _warm_up(predictor: Predictor) -> None:
     """First calls trace the model and load Pillow's plugins; pay for them before 'ready'."""
-    predictor.probabilities(np.zeros((1, IMAGE_SIZE, IMAGE_SIZE), np.float32))
+    predictor.answers(np.zeros((1, IMAGE_SIZE, IMAGE_SIZE), np.float32))
     canvas = Image.new("L", (56, 56), 255)
     canvas.paste(0, (24, 8, 32, 48))  # a black bar: a "1"
     buffer = io.BytesIO()
@@ -262,14 +267,15 @@ def create_app(
         if not request.app.state.ready:
             return error_response(503, "loading the model", retry=True)
         image = await _read_image(request)
-        probabilities = (await request.app.state.batcher.probabilities(image)).astype(float)
-        digit = int(np.argmax(probabilities))
-        content = {
-            "digit": digit,
-            "confidence": round(float(probabilities[digit]), 6),
-            "probabilities": [round(value, 6) for value in probabilities.tolist()],
-            "preprocessed": np.round(image.astype(float), 4).tolist(),
+        answer = await request.app.state.batcher.answer(image)
+        content: dict[str, Any] = {
+            "digit": answer.digit,
+            "confidence": round(answer.confidence, 6),
+            "probabilities": [round(value, 6) for value in answer.probabilities.tolist()],
         }
+        if answer.reason is not None:
+            content["reason"] = answer.reason
+        content["preprocessed"] = np.round(image.astype(float), 4).tolist()
         # Serialised here: FastAPI's generic encoder walks the 784 values far slower.
         return Response(json.dumps(content, separators=(",", ":")), media_type="application/json")
 

@@ -18,9 +18,9 @@ from typing import Any
 
 import keras
 import numpy as np
-from keras import layers
 
 from mnist_cnn import MnistCnnError, runtime
+from mnist_cnn.augment import augmenter
 from mnist_cnn.config import TrainConfig
 from mnist_cnn.data import Dataset, load_mnist, one_hot, to_model_input
 from mnist_cnn.evaluate import evaluate_model
@@ -36,6 +36,7 @@ class TrainResult:
     output_dir: Path
     metrics: dict[str, Any]
     model: keras.Model
+    calibration: dict[str, Any] | None = None  # fit_confidence's records, when images held out
 
 
 class BatchLogger(keras.callbacks.Callback):
@@ -72,6 +73,21 @@ class BatchLogger(keras.callbacks.Callback):
             self.next_log = (self.steps_done // self.every + 1) * self.every
 
 
+def held_out_split(
+    dataset: Dataset, config: TrainConfig
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """((train images, labels), (validation images, labels)): the last
+    `config.validation_images` training images are held out for calibration."""
+    images, labels = dataset.train.images, dataset.train.labels
+    keep = len(images) - config.validation_images
+    if keep < 1:
+        raise MnistCnnError(
+            f"validation_images={config.validation_images} leaves no training images "
+            f"(the training set has {len(images)})"
+        )
+    return (images[:keep], labels[:keep]), (images[keep:], labels[keep:])
+
+
 def check_output_dir(output_dir: Path, overwrite: bool) -> None:
     if output_dir.exists() and not output_dir.is_dir():
         raise MnistCnnError(f"{output_dir}: exists and is not a directory")
@@ -93,22 +109,6 @@ def learning_rate(
         warmup_target=config.learning_rate if warmup_steps else None,
         warmup_steps=warmup_steps,
     )
-
-
-def augmenter(config: TrainConfig) -> keras.Sequential:
-    """Random shifts, rotations and zooms, active in training only; black (0) fills the edges."""
-    fill = {"fill_mode": "constant", "fill_value": 0.0, "data_format": config.data_format}
-    steps: list[keras.Layer] = []
-    if config.rotation_degrees > 0:
-        factor = config.rotation_degrees / 360  # Keras takes a fraction of a full turn
-        steps.append(layers.RandomRotation(factor, seed=config.seed, **fill))
-    if config.zoom > 0:
-        steps.append(layers.RandomZoom(config.zoom, seed=config.seed + 1, **fill))
-    if config.shift > 0:
-        steps.append(
-            layers.RandomTranslation(config.shift, config.shift, seed=config.seed + 2, **fill)
-        )
-    return keras.Sequential(steps, name="augment")
 
 
 def compile_model(model: keras.Model, config: TrainConfig, total_steps: int) -> None:
@@ -155,7 +155,7 @@ def train(
         dataset = load_mnist(config.data_dir)
     runtime.configure(config.seed)
 
-    train_images, train_labels = dataset.train.images, dataset.train.labels
+    train_images, train_labels = held_out_split(dataset, config)[0]
     if config.limit is not None:
         train_images, train_labels = train_images[: config.limit], train_labels[: config.limit]
     x_train = to_model_input(train_images, config.data_format)
@@ -198,6 +198,7 @@ def train(
         "train_seconds": train_seconds,
         "evaluate_seconds": evaluate_seconds,
         "train_images": len(train_images),
+        "validation_images": config.validation_images,
         "images_per_second": len(train_images) * config.epochs / train_seconds,
         "epochs": config.epochs,
         "batch_size": config.batch_size,
@@ -227,4 +228,9 @@ def train(
         history_rows=_epoch_rows(history),
         batch_rows=batch_logger.rows,
     )
-    return TrainResult(output_dir=output_dir, metrics=metrics, model=model)
+    calibration = None
+    if config.validation_images and onnx_data is not None:
+        from mnist_cnn.fit_confidence import calibrate_run
+
+        calibration = calibrate_run(output_dir)
+    return TrainResult(output_dir=output_dir, metrics=metrics, model=model, calibration=calibration)

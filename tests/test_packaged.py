@@ -1,0 +1,105 @@
+"""The packaged model: where it is, the error when it is not installed, and that it installs."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mnist_cnn import packaged
+from mnist_cnn.cli import main
+from mnist_cnn.packaged import (
+    PACKAGED_RUN_DIR,
+    REPRODUCE_FILE,
+    packaged_model_present,
+    packaged_run_dir,
+)
+from mnist_cnn.run import CONFIG_FILE, METRICS_FILE, ONNX_FILE, ModelLoadError
+from tests.test_package import heavy_imports
+
+PYPROJECT = Path(__file__).parents[1] / "pyproject.toml"
+MISSING = "the packaged model is missing from this installation"
+UPSCALE = 4  # an MNIST digit drawn 112 px wide, as a scan of one would be
+
+
+@pytest.fixture
+def no_packaged_model(tmp_path, monkeypatch) -> Path:
+    empty = tmp_path / "packaged_model"
+    empty.mkdir()
+    monkeypatch.setattr(packaged, "PACKAGED_RUN_DIR", empty)
+    return empty
+
+
+@pytest.fixture
+def seven_png(tmp_path, mnist) -> Path:
+    """MNIST test digit 0 (a 7) as dark ink on white paper, 112x112 PNG."""
+    assert mnist.test.labels[0] == 7
+    ink = 255 - mnist.test.images[0]
+    picture = Image.fromarray(ink.astype(np.uint8), mode="L")
+    path = tmp_path / "seven.png"
+    picture.resize((28 * UPSCALE, 28 * UPSCALE), Image.Resampling.BILINEAR).save(path)
+    return path
+
+
+def test_missing_packaged_model_is_a_one_line_error(no_packaged_model):
+    with pytest.raises(ModelLoadError, match=f"{MISSING}.*no model.onnx or config.json.*--run"):
+        packaged_run_dir()
+    (no_packaged_model / CONFIG_FILE).write_text("{}")
+    with pytest.raises(ModelLoadError, match=r"no model\.onnx\); pass --run DIR$"):
+        packaged_run_dir()
+    assert not packaged_model_present()
+
+
+def test_a_complete_directory_is_the_packaged_run(no_packaged_model):
+    for name in (ONNX_FILE, CONFIG_FILE):
+        (no_packaged_model / name).write_bytes(b"")  # loading is Predictor's job, not this one's
+    assert packaged_run_dir() == no_packaged_model
+    assert packaged_model_present()
+
+
+@pytest.mark.parametrize("command", [["predict", "IMAGE"], ["serve", "--port", "1"]])
+def test_cli_without_run_and_without_packaged_model(no_packaged_model, seven_png, capsys, command):
+    command = [str(seven_png) if word == "IMAGE" else word for word in command]
+    assert main(command) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"mnist-cnn: error: {MISSING} ({no_packaged_model}")
+    assert err.endswith("; pass --run DIR\n") and err.count("\n") == 1
+
+
+def test_package_data_installs_the_packaged_model():
+    """Every file of packaged_model/ matches a package-data glob, so wheels carry it."""
+    package_data = tomllib.loads(PYPROJECT.read_text())["tool"]["setuptools"]["package-data"]
+    globs = package_data["mnist_cnn"]
+    for name in (ONNX_FILE, CONFIG_FILE, METRICS_FILE, REPRODUCE_FILE):
+        path = f"{PACKAGED_RUN_DIR.name}/{name}"
+        assert any(fnmatch.fnmatch(path, pattern) for pattern in globs), path
+    assert PACKAGED_RUN_DIR.parent == Path(packaged.__file__).parent  # inside the package
+
+
+def test_packaged_imports_no_tensorflow():
+    assert heavy_imports("packaged", top_level_only=False) == set()
+
+
+def test_predict_without_run_uses_the_packaged_run_dir(tiny_run, seven_png, monkeypatch, capsys):
+    assert main(["predict", str(seven_png), "--run", str(tiny_run), "--json"]) == 0
+    with_run = capsys.readouterr().out
+    monkeypatch.setattr(packaged, "PACKAGED_RUN_DIR", tiny_run)
+    assert main(["predict", str(seven_png), "--json"]) == 0
+    assert capsys.readouterr().out == with_run
+
+
+@pytest.mark.skipif(
+    not packaged_model_present(),
+    reason=f"no packaged model in {PACKAGED_RUN_DIR} (it is trained by --recipe robust)",
+)
+def test_predict_without_run_uses_the_packaged_model(seven_png, capsys):
+    assert main(["predict", str(seven_png), "--json"]) == 0
+    [result] = json.loads(capsys.readouterr().out)
+    assert result["digit"] == 7, result
+    assert main(["predict", str(seven_png)]) == 0
+    assert capsys.readouterr().out.startswith(f"{seven_png}: 7 (")
