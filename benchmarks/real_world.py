@@ -12,9 +12,10 @@ copied) and a plain resize to 28x28. Reported per class:
   `no_digit` (preprocessing found no ink), `null` (no answer: no ink, not a digit, not sure),
   `answered_accuracy`, the peer's and the resize's accuracy;
 - non-digits: `null` (the share correctly left unanswered);
-- AUROC, digits against each non-digit class, for the max-softmax baseline (uncalibrated),
-  the calibrated max probability and the feature distance (novelty.py); pictures that
-  preprocessing refuses are scored as the least digit-like (they get no answer either way);
+- AUROC, digits against each non-digit class, for the max-softmax baseline (uncalibrated)
+  and the calibrated max probability (what the run abstains on; other scores are compared
+  in benchmarks/abstention_methods.py); pictures that preprocessing refuses are scored as
+  the least digit-like (they get no answer either way);
 - ECE (15 bins) on the corpus digits before and after the temperature.
 """
 
@@ -106,14 +107,14 @@ def evaluate(predictor: Predictor, rows: list[dict], prepared: dict) -> dict:
     classes = np.array([row["class"] for row in rows])
     labels = np.array([int(row["label"]) if row["label"] else -1 for row in rows])
     present = [index for index, image in enumerate(prepared["ours"]) if image is not None]
-    answers = predictor.answers(np.stack([prepared["ours"][i] for i in present]))
-    raw, _ = predictor.outputs(np.stack([prepared["ours"][i] for i in present]))
+    stacked = np.stack([prepared["ours"][i] for i in present])
+    answers = predictor.answers(stacked)
+    raw = predictor.probabilities(stacked, calibrated=False)
     digit = np.full(count, -1)
     null = np.ones(count, dtype=bool)  # refused pictures are unanswered
     likeliest = np.full(count, -1)
     msp = np.full(count, -np.inf)  # digit-likeness scores, higher = more digit-like
     calibrated = np.full(count, -np.inf)
-    distance = np.full(count, -np.inf)
     calibrated_rows = np.zeros((count, 10))
     for index, answer, raw_row in zip(present, answers, raw, strict=True):
         null[index] = answer.digit is None
@@ -122,8 +123,6 @@ def evaluate(predictor: Predictor, rows: list[dict], prepared: dict) -> dict:
         msp[index] = float(raw_row.max())
         calibrated[index] = answer.confidence
         calibrated_rows[index] = answer.probabilities
-        if answer.novelty is not None:
-            distance[index] = -answer.novelty
     peer = _predicted(predictor, prepared["peer"])
     resize = _predicted(predictor, prepared["resize"])
     refused = np.array([refusal is not None for refusal in prepared["refusals"]])
@@ -156,7 +155,6 @@ def evaluate(predictor: Predictor, rows: list[dict], prepared: dict) -> dict:
                     for score_name, scores in (
                         ("max_softmax", msp),
                         ("calibrated_max", calibrated),
-                        ("feature_distance", distance),
                     )
                 },
             }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import gzip
 import json
 import tomllib
 from pathlib import Path
@@ -13,13 +14,14 @@ from PIL import Image
 
 from mnist_cnn import packaged
 from mnist_cnn.cli import main
+from mnist_cnn.inference import Predictor
 from mnist_cnn.packaged import (
     PACKAGED_RUN_DIR,
     REPRODUCE_FILE,
     packaged_model_present,
     packaged_run_dir,
 )
-from mnist_cnn.run import CONFIG_FILE, METRICS_FILE, ONNX_FILE, ModelLoadError
+from mnist_cnn.run import CONFIG_FILE, METRICS_FILE, ONNX_FILE, ModelLoadError, read_run
 from tests.test_package import heavy_imports
 
 PYPROJECT = Path(__file__).parents[1] / "pyproject.toml"
@@ -93,13 +95,41 @@ def test_predict_without_run_uses_the_packaged_run_dir(tiny_run, seven_png, monk
     assert capsys.readouterr().out == with_run
 
 
-@pytest.mark.skipif(
-    not packaged_model_present(),
-    reason=f"no packaged model in {PACKAGED_RUN_DIR} (it is trained by --recipe robust)",
-)
 def test_predict_without_run_uses_the_packaged_model(seven_png, capsys):
     assert main(["predict", str(seven_png), "--json"]) == 0
     [result] = json.loads(capsys.readouterr().out)
     assert result["digit"] == 7, result
     assert main(["predict", str(seven_png)]) == 0
     assert capsys.readouterr().out.startswith(f"{seven_png}: 7 (")
+
+
+FASHION_TEST_IMAGES = Path("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")
+
+
+def test_the_packaged_model_is_a_small_calibrated_robust_run():
+    assert packaged_model_present()
+    run = read_run(PACKAGED_RUN_DIR)
+    assert run.config.recipe == "robust" and not run.model_path.exists()
+    assert run.onnx_path.stat().st_size <= 15_000_000  # the bound
+    assert run.metrics()["test_accuracy"] >= 0.995
+    assert run.calibration["temperature"] > 0 and run.calibration["test_ece_after"] <= 0.01
+    assert run.abstention["max_energy"] is not None
+
+
+def test_the_packaged_model_answers_digits_and_refuses_noise(mnist):
+    predictor = Predictor.from_dir(packaged_run_dir())
+    answers = predictor.answers(mnist.test.images[:1000] / np.float32(255))
+    digits = np.array([-1 if answer.digit is None else answer.digit for answer in answers])
+    assert np.mean(digits == -1) <= 0.01  # measured 0.25% on the first 2,000
+    answered = digits >= 0
+    assert np.mean(digits[answered] == mnist.test.labels[:1000][answered]) >= 0.99
+    noise = np.random.default_rng(0).random((50, 28, 28)).astype(np.float32)
+    assert all(answer.digit is None for answer in predictor.answers(noise))
+
+
+@pytest.mark.skipif(not FASHION_TEST_IMAGES.is_file(), reason="Debian's dataset-fashion-mnist")
+def test_the_packaged_model_leaves_most_clothing_unanswered():
+    with gzip.open(FASHION_TEST_IMAGES) as handle:
+        pixels = np.frombuffer(handle.read(), np.uint8, offset=16).reshape(-1, 28, 28)
+    answers = Predictor.from_dir(packaged_run_dir()).answers(pixels[:1000] / np.float32(255))
+    assert np.mean([answer.digit is None for answer in answers]) >= 0.85  # measured 90.6%

@@ -1,10 +1,14 @@
-"""When the model should not answer: "not a digit" (novelty) and "not sure" (low confidence).
+"""When the model should not answer: "not a digit" (energy) or "not sure" (low confidence).
 
-A run calibrated by `mnist-cnn calibrate` (fit.py) records two thresholds in config.json:
-`novelty_threshold`, the largest distance to the digit classes (novelty.py) still taken for a
-digit, and `min_confidence`, the lowest calibrated probability still worth answering. A
-picture past either gets `digit: None` and a reason; its confidence and probabilities are
-still reported. A run without the records (older, or uncalibrated) answers every picture.
+A run calibrated by `mnist-cnn calibrate` (fit_confidence.py) records two thresholds in
+config.json. `max_energy`: the energy -logsumexp(logits) (Liu et al., 2020) of a picture
+above it is unlike the digits the model learned ("not a digit"); energy measured best of the
+scores compared (max-softmax, calibrated max probability, max logit, Mahalanobis distance of
+the penultimate features, an outlier head on them: benchmarks/README.md, "Not a digit").
+`min_confidence`: a likeliest digit with a lower calibrated probability is a guess ("not
+sure" when two digits share nearly all of it, a 4 or a 9; "not a digit" otherwise). Such a
+picture gets `digit: None` and the reason; its confidence and probabilities are still
+reported. A run without the records (older, or uncalibrated) answers every picture.
 """
 
 from __future__ import annotations
@@ -14,10 +18,21 @@ from typing import Any
 
 import numpy as np
 
-from mnist_cnn.novelty import FeatureModel
-from mnist_cnn.run import ModelLoadError, Run, sha256_file
+from mnist_cnn.run import Run
 
-NOT_A_DIGIT = "not a digit: the picture is unlike every digit the model learned"
+
+def energy(logits: np.ndarray) -> np.ndarray:
+    """-logsumexp(logits) per row: low for inputs like the training digits."""
+    logits = np.asarray(logits, dtype=np.float64)
+    peak = logits.max(axis=-1)
+    return -(peak + np.log(np.exp(logits - peak[..., None]).sum(axis=-1)))
+
+
+# Two digits holding this much of the probability between them make an ambiguous digit
+# ("not sure"), not a non-digit: a 4/9 or 1/7 doubt leaves little for the other eight.
+PAIR_SHARE = 0.9
+NOT_A_DIGIT = "not a digit: no digit fits this picture (best guess {first}, {first_p:.2f})"
+UNLIKE_DIGITS = "not a digit: the picture is unlike the digits the model learned"
 NOT_SURE = (
     "not sure: the likeliest digits are {first} ({first_p:.2f}) and {second} ({second_p:.2f})"
 )
@@ -31,7 +46,6 @@ class Answer:
     confidence: float  # calibrated probability of the likeliest digit
     probabilities: np.ndarray  # calibrated, (10,)
     reason: str | None = None
-    novelty: float | None = None  # distance to the nearest digit class (None: not measured)
 
     def to_dict(self) -> dict[str, Any]:
         result: dict[str, Any] = {
@@ -46,67 +60,42 @@ class Answer:
 
 @dataclass(frozen=True)
 class Abstention:
-    """The thresholds of one run (None: that test is off) and the statistics novelty needs."""
+    """A run's thresholds (None: that test is off)."""
 
     min_confidence: float | None = None
-    novelty_threshold: float | None = None
-    feature_model: FeatureModel | None = None
+    max_energy: float | None = None
 
     @classmethod
     def from_run(cls, run: Run) -> Abstention:
-        record = run.abstention
-        if record is None:
-            return cls()
-        min_confidence = record.get("min_confidence")
-        threshold = record.get("novelty_threshold")
-        feature_model = None
-        if threshold is not None:
-            feature_model = _load_features(run, record.get("features_sha256"))
-        return cls(
-            min_confidence=None if min_confidence is None else float(min_confidence),
-            novelty_threshold=None if threshold is None else float(threshold),
-            feature_model=feature_model,
-        )
+        record = run.abstention or {}
+
+        def number(key: str) -> float | None:
+            return None if record.get(key) is None else float(record[key])
+
+        return cls(min_confidence=number("min_confidence"), max_energy=number("max_energy"))
 
     @property
-    def needs_features(self) -> bool:
-        return self.feature_model is not None
+    def needs_logits(self) -> bool:
+        return self.max_energy is not None
 
-    def answers(self, probabilities: np.ndarray, features: np.ndarray | None) -> list[Answer]:
-        """Calibrated probabilities (N, 10) and penultimate features (N, F) -> N answers."""
-        scores = None
-        if self.feature_model is not None and features is not None:
-            scores = self.feature_model.scores(features)
+    def answers(self, probabilities: np.ndarray, logits: np.ndarray | None = None) -> list[Answer]:
+        """Calibrated probabilities (N, 10) and the logits (N, 10) -> N answers."""
+        energies = None
+        if self.max_energy is not None:
+            if logits is None:
+                raise ValueError("the energy threshold needs the logits")
+            energies = energy(logits)
         answers = []
         for index, row in enumerate(np.asarray(probabilities, dtype=np.float64)):
             ranked = np.argsort(-row, kind="stable")
             first, second = int(ranked[0]), int(ranked[1])
-            novelty = None if scores is None else float(scores[index])
             reason = None
-            if novelty is not None and novelty > self.novelty_threshold:
-                reason = NOT_A_DIGIT
+            if energies is not None and energies[index] > self.max_energy:
+                reason = UNLIKE_DIGITS
             elif self.min_confidence is not None and row[first] < self.min_confidence:
-                reason = NOT_SURE.format(
+                template = NOT_SURE if row[first] + row[second] >= PAIR_SHARE else NOT_A_DIGIT
+                reason = template.format(
                     first=first, first_p=row[first], second=second, second_p=row[second]
                 )
-            digit = None if reason else first
-            answers.append(Answer(digit, float(row[first]), row, reason, novelty))
+            answers.append(Answer(None if reason else first, float(row[first]), row, reason))
         return answers
-
-
-def _load_features(run: Run, expected_sha256: Any) -> FeatureModel:
-    path = run.features_path
-    if not path.is_file():
-        raise ModelLoadError(
-            f"{path}: missing, but config.json's abstention record needs it; re-run: "
-            f"mnist-cnn calibrate {run.path}"
-        )
-    if sha256_file(path) != expected_sha256:
-        raise ModelLoadError(
-            f"{path}: SHA-256 does not match the one recorded in config.json (the file was "
-            f"changed or replaced); re-run: mnist-cnn calibrate {run.path}"
-        )
-    try:
-        return FeatureModel.from_bytes(path.read_bytes(), str(path))
-    except ValueError as error:
-        raise ModelLoadError(str(error)) from None

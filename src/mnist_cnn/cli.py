@@ -169,10 +169,11 @@ def run_report(args: argparse.Namespace) -> int:
 def _add_calibrate_parser(commands: argparse._SubParsersAction) -> None:
     calibrate = commands.add_parser(
         "calibrate",
-        help="fit the confidence temperature and the 'not a digit' threshold of a run",
+        help="fit a run's confidence temperature and its 'not a digit' threshold",
         description="Fits, on the training images the run held out (--validation-images), a "
-        "temperature that calibrates the confidence, and the thresholds below which predict "
-        "and serve answer 'not a digit' or 'not sure'. Train runs it when images are held out.",
+        "temperature that calibrates the confidence and the energy above which predict and "
+        "serve answer null ('not a digit'; also below a confidence: 'not sure'). Train runs "
+        "it when images are held out.",
     )
     calibrate.add_argument("run_dir", metavar="DIR", help="run directory written by 'train'")
     calibrate.add_argument("--data-dir", help="directory with the MNIST files (default: the run's)")
@@ -183,8 +184,9 @@ def _print_calibration(records: dict) -> None:
     print(
         f"temperature: {calibration['temperature']:.3f}; test ECE "
         f"{calibration['test_ece_before']:.4f} -> {calibration['test_ece_after']:.4f}; "
-        f"'not a digit' beyond distance {abstention['novelty_threshold']:.1f}, 'not sure' "
-        f"below {abstention['min_confidence']:.2f}"
+        f"'not a digit' above energy {abstention['max_energy']:.2f}, 'not sure' below "
+        f"confidence {abstention['min_confidence']:.2f} ({abstention['test_null_rate']:.2%} "
+        "of test digits unanswered)"
     )
 
 

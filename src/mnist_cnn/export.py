@@ -28,33 +28,37 @@ from mnist_cnn.inference import (
 from mnist_cnn.run import ONNX_FILE, read_run, record_onnx
 
 INPUT_NAME = "image"
-# The layer whose output is the model's second ONNX output: the 1,024 ReLU features that
-# novelty.py measures distances in ("is this a digit at all?").
-FEATURES_LAYER = "dense"
+# The layer whose inputs times weights plus bias are the logits, the model's second ONNX
+# output: the energy score of "not a digit" (abstain.py) needs them, the softmax hides them.
+LOGITS_LAYER = "probabilities"
 
 
 class ExportError(MnistCnnError):
     """The model cannot be exported, or the export does not reproduce Keras's probabilities."""
 
 
-def with_features(model: Any) -> Any:
-    """The model with two outputs, (probabilities, penultimate features); as is without the
-    tutorial's `dense` layer."""
+def with_logits(model: Any) -> Any:
+    """The model with two outputs, (probabilities, logits): the last layer's weights applied
+    once more without the softmax. As it is when it has no such layer."""
     import keras
 
     try:
-        features = model.get_layer(FEATURES_LAYER).output
+        last = model.get_layer(LOGITS_LAYER)
     except ValueError:
         return model
-    return keras.Model(model.inputs, [model.outputs[0], features], name=f"{model.name}_features")
+    logits = keras.layers.Dense(last.units, name="logits")
+    logits.build(last.input.shape)
+    logits.set_weights(last.get_weights())
+    outputs = [model.outputs[0], logits(last.input)]
+    return keras.Model(model.inputs, outputs, name=f"{model.name}_logits")
 
 
 def onnx_bytes(model: Any) -> bytes:
     """Serialise a Keras model to ONNX (batch axis left free; input named `image`; outputs
-    the probabilities, then the penultimate features)."""
+    the probabilities, then the logits)."""
     import keras
 
-    model = with_features(model)
+    model = with_logits(model)
     shape = (None, *model.input_shape[1:])  # batch axis free
     signature = [keras.InputSpec(shape=shape, dtype="float32", name=INPUT_NAME)]
     with tempfile.TemporaryDirectory(prefix="mnist-cnn-onnx-") as directory:

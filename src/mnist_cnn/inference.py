@@ -26,7 +26,7 @@ CHECK_IMAGES = 1000  # test images compared when a model.onnx is made (train, ex
 BACKENDS = ("auto", "onnxruntime", "keras")
 
 Call = Callable[[np.ndarray], np.ndarray]  # model input (N, ...) float32 -> (N, 10) float32
-FeaturesCall = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]  # -> (probabilities, features)
+LogitsCall = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]  # -> (probabilities, logits)
 logger = logging.getLogger(__name__)
 
 
@@ -43,7 +43,7 @@ def model_input_shape(data_format: str) -> tuple[int, int, int]:
 
 def _check_shapes(label: str, input_shape: Any, output_shape: Any, data_format: str) -> None:
     """One-line error unless the model maps (N, *image) to (N, 10); None/str dims are free.
-    (A second ONNX output, the penultimate features, is checked by `_features_output`.)"""
+    (A second ONNX output, the logits, is checked by `_logits_output`.)"""
 
     def fixed(shape: Any) -> tuple:
         return tuple(dim if isinstance(dim, int) else None for dim in shape[1:])
@@ -100,8 +100,8 @@ def session_call(session: Any) -> Call:
     return call
 
 
-def session_features_call(session: Any) -> FeaturesCall:
-    """`images -> (probabilities (N, 10), penultimate features (N, F))` in one ONNX call."""
+def session_logits_call(session: Any) -> LogitsCall:
+    """`images -> (probabilities (N, 10), logits (N, 10))` in one ONNX call."""
     input_name = session.get_inputs()[0].name
     names = [output.name for output in session.get_outputs()[:2]]
 
@@ -111,14 +111,14 @@ def session_features_call(session: Any) -> FeaturesCall:
     return call
 
 
-def _features_output(label: str, outputs: list) -> bool:
-    """True when the ONNX model's second output is (N, F) penultimate features."""
+def _logits_output(label: str, outputs: list) -> bool:
+    """True when the ONNX model's second output is (N, 10) logits."""
     if len(outputs) == 1:
         return False
     shape = outputs[1].shape
-    if len(outputs) != 2 or len(shape) != 2 or not isinstance(shape[1], int):
+    if len(outputs) != 2 or len(shape) != 2 or shape[1] != NUM_CLASSES:
         raise ModelLoadError(
-            f"{label}: expected outputs (probabilities) or (probabilities, features (N, F)), "
+            f"{label}: expected outputs (probabilities) or (probabilities, logits (N, 10)), "
             f"found {len(outputs)} outputs"
         )
     return True
@@ -203,7 +203,7 @@ def _onnx_session(run: Run) -> Any:
     inputs, outputs = session.get_inputs(), session.get_outputs()
     if len(inputs) != 1:
         raise ModelLoadError(f"{run.onnx_path}: expected one input, found {len(inputs)}")
-    _features_output(str(run.onnx_path), outputs)
+    _logits_output(str(run.onnx_path), outputs)
     _check_shapes(str(run.onnx_path), inputs[0].shape, outputs[0].shape, run.config.data_format)
     return session
 
@@ -216,21 +216,21 @@ def _keras_fallback(run: Run) -> Call:
     return runtime.compiled_call(model, jit_compile=run.config.data_format == "channels_first")
 
 
-def backend_call(run: Run, backend: str = "auto") -> tuple[str, Call, FeaturesCall | None]:
-    """(backend, probabilities call, probabilities-and-features call or None) for a run.
+def backend_call(run: Run, backend: str = "auto") -> tuple[str, Call, LogitsCall | None]:
+    """(backend, probabilities call, probabilities-and-logits call or None) for a run.
 
     "auto" uses model.onnx when the run has one, and Keras (with a warning) when it has none;
     a model.onnx that fails its hash check is an error, never silently replaced. Only an ONNX
-    model with its features output (every run since format 3) gives the features."""
+    model with its logits output (every run since format 3) gives the logits."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if backend == "keras":
         return "keras", _keras_fallback(run), None
     if run.onnx_path.is_file():
         session = _onnx_session(run)
-        with_features = _features_output(str(run.onnx_path), session.get_outputs())
-        features = session_features_call(session) if with_features else None
-        return "onnxruntime", session_call(session), features
+        with_logits = _logits_output(str(run.onnx_path), session.get_outputs())
+        logits = session_logits_call(session) if with_logits else None
+        return "onnxruntime", session_call(session), logits
     if backend == "onnxruntime":
         raise ModelLoadError(f"{run.onnx_path}: missing; make it with: mnist-cnn export {run.path}")
     if not run.model_path.is_file():
@@ -258,13 +258,13 @@ class Predictor:
     def __init__(self, run: Run, backend: str = "auto") -> None:
         self.run = run
         self.data_format = run.config.data_format
-        self.backend, self._call, self._features_call = backend_call(run, backend)
+        self.backend, self._call, self._logits_call = backend_call(run, backend)
         self.temperature = float((run.calibration or {}).get("temperature", 1.0))
         self.abstention = Abstention.from_run(run)
-        if self.abstention.needs_features and self._features_call is None:
+        if self.abstention.needs_logits and self._logits_call is None:
             raise ModelLoadError(
-                f"{run.path}: the abstention record needs the model's features output, which "
-                f"this model lacks; re-export it: mnist-cnn export {run.path}"
+                f"{run.path}: its 'not a digit' threshold needs the model's logits output, "
+                f"which this model.onnx lacks; re-export it: mnist-cnn export {run.path}"
             )
 
     @classmethod
@@ -288,13 +288,13 @@ class Predictor:
         return calibrate.scale(raw, self.temperature).astype(np.float32)
 
     def outputs(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """(uncalibrated probabilities (N, 10), penultimate features (N, F) or None)."""
+        """(uncalibrated probabilities (N, 10), logits (N, 10) or None)."""
         batch = self._model_input(images)
-        if self._features_call is None:
+        if self._logits_call is None:
             return self._call(batch), None
-        return self._features_call(batch)
+        return self._logits_call(batch)
 
     def answers(self, images: np.ndarray) -> list[Answer]:
         """One Answer per image: the digit, or None and the reason the model abstains."""
-        raw, features = self.outputs(images)
-        return self.abstention.answers(calibrate.scale(raw, self.temperature), features)
+        raw, logits = self.outputs(images)
+        return self.abstention.answers(calibrate.scale(raw, self.temperature), logits)

@@ -28,12 +28,11 @@ CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
 HISTORY_FILE = "history.csv"
 BATCHES_FILE = "batches.csv"
-FEATURES_FILE = "features.npz"  # class centres of the penultimate features (novelty.py)
 REPORT_DIR = "report"
 # Version 1: runs before `format_version` existed (no ONNX record, data_dir as given).
 # Version 2: `onnx` record (SHA-256 and the check against Keras), data_dir absolute.
 # Version 3 adds, after `mnist-cnn calibrate`, a `calibration` record (temperature, ECE) and
-# an `abstention` record (thresholds; SHA-256 of features.npz). Version 2 runs still read.
+# an `abstention` record (the "not sure" threshold). Version 2 runs still read.
 FORMAT_VERSION = 3
 
 
@@ -58,10 +57,6 @@ class Run:
         return self.path / ONNX_FILE
 
     @property
-    def features_path(self) -> Path:
-        return self.path / FEATURES_FILE
-
-    @property
     def calibration(self) -> dict[str, Any] | None:
         """`{"temperature", "validation_images", "ece_before", "ece_after", ...}`."""
         record = self.document.get("calibration")
@@ -69,7 +64,7 @@ class Run:
 
     @property
     def abstention(self) -> dict[str, Any] | None:
-        """`{"method", "novelty_threshold", "min_confidence", "features_sha256", ...}`."""
+        """`{"method", "min_confidence", ...}`: when predict answers null."""
         record = self.document.get("abstention")
         return record if isinstance(record, dict) else None
 
@@ -219,18 +214,8 @@ def save_run(
     files.write_json(output_dir / CONFIG_FILE, document)
 
 
-def record_calibration(
-    run: Run,
-    calibration: dict[str, Any],
-    abstention: dict[str, Any],
-    features: bytes | None,
-) -> None:
-    """Write features.npz (when given; its SHA-256 goes into `abstention`) and the two
-    records into config.json, last, so a crash in between leaves the run as it was."""
-    abstention = dict(abstention)
-    if features is not None:
-        files.write_bytes(run.features_path, features)
-        abstention["features_sha256"] = hashlib.sha256(features).hexdigest()
+def record_calibration(run: Run, calibration: dict[str, Any], abstention: dict[str, Any]) -> None:
+    """Write the two records into config.json (atomically: a crash leaves the old file)."""
     document = {
         **run.document,
         "calibration": calibration,
