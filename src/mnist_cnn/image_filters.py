@@ -1,36 +1,16 @@
-"""The 2-D array operations preprocess builds on (NumPy + Pillow only): box mean, min/max
-filter, block pooling, float resize, connected-component labels, Otsu's threshold.
+"""The 2-D array operations preprocess builds on that scipy.ndimage and Pillow do not offer as
+such: block pooling, float resize, Otsu's threshold, hysteresis thresholding. Blurs, min/max
+filters and connected-component labels are scipy.ndimage's own, called where they are used.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 from PIL import Image
+from scipy import ndimage
 
-
-def box_mean(image: np.ndarray, radius: int) -> np.ndarray:
-    """Mean over a (2 radius + 1)^2 window, cut at the borders; cost independent of radius."""
-    for axis in (0, 1):
-        length = image.shape[axis]
-        pad = [(0, 0), (0, 0)]
-        pad[axis] = (radius + 1, radius)
-        sums = np.cumsum(np.pad(image, pad), axis=axis)
-        ends, starts = np.arange(2 * radius + 1, length + 2 * radius + 1), np.arange(length)
-        window = np.take(sums, ends, axis=axis) - np.take(sums, starts, axis=axis)
-        counts = np.cumsum(np.pad(np.ones(length), (radius + 1, radius)))
-        counts = counts[2 * radius + 1 :] - counts[:length]
-        image = window / (counts[:, None] if axis == 0 else counts[None, :])
-    return image
-
-
-def rank_filter(image: np.ndarray, radius: int, reduce) -> np.ndarray:
-    """Square min or max filter (`reduce` = np.min or np.max): grey erosion or dilation."""
-    if radius < 1:
-        return image
-    padded = np.pad(image, radius, mode="edge")
-    padded = reduce(sliding_window_view(padded, 2 * radius + 1, axis=0), axis=-1)
-    return reduce(sliding_window_view(padded, 2 * radius + 1, axis=1), axis=-1)
+# 8-connectivity: pixels touching at a corner belong to one component (a diagonal stroke).
+EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
 
 
 def pool(image: np.ndarray, factor: int, reduce) -> np.ndarray:
@@ -48,24 +28,6 @@ def resize(image: np.ndarray, width: int, height: int, method: Image.Resampling)
     return np.asarray(resized, dtype=np.float64)
 
 
-def label_components(mask: np.ndarray) -> np.ndarray:
-    """8-connected labels (label = flat index of a member pixel; background = mask.size)."""
-    height, width = mask.shape
-    labels = np.where(mask, np.arange(mask.size).reshape(height, width), mask.size)
-    while True:
-        padded = np.pad(labels, 1, constant_values=mask.size)
-        merged = labels.copy()
-        for dy in range(3):
-            for dx in range(3):
-                np.minimum(merged, padded[dy : dy + height, dx : dx + width], out=merged)
-        merged = np.where(mask, merged, mask.size)
-        flat, member = merged.ravel(), mask.ravel()
-        flat[member] = flat[flat[member]]  # pointer jumping: follow a label to its own label
-        if np.array_equal(merged, labels):
-            return labels
-        labels = merged
-
-
 def otsu_threshold(values: np.ndarray, bins: int) -> float:
     """Otsu's threshold: the histogram split with the largest between-class variance."""
     counts, edges = np.histogram(values, bins=bins)
@@ -75,3 +37,15 @@ def otsu_threshold(values: np.ndarray, bins: int) -> float:
     between = (mass_below[-1] * weight_below - mass_below) ** 2
     between /= np.maximum(weight_below * (1 - weight_below), 1e-12)
     return float(edges[int(np.argmax(between[:-1])) + 1])
+
+
+def hysteresis(image: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Pixels above `low` that are 8-connected to a pixel above `high` (Canny's hysteresis):
+    a soft stretch of a stroke stays with the stroke, a soft blob on its own goes."""
+    labels, count = ndimage.label(image > low, structure=EIGHT_CONNECTED)
+    if count == 0:
+        return np.zeros(image.shape, dtype=bool)
+    anchored = np.zeros(count + 1, dtype=bool)
+    anchored[np.unique(labels[image > high])] = True
+    anchored[0] = False  # label 0 is the background
+    return anchored[labels]
