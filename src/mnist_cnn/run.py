@@ -32,7 +32,8 @@ REPORT_DIR = "report"
 # Version 1: runs before `format_version` existed (no ONNX record, data_dir as given).
 # Version 2: `onnx` record (SHA-256 and the check against Keras), data_dir absolute.
 # Version 3 adds, after `mnist-cnn calibrate`, a `calibration` record (temperature, ECE) and
-# an `abstention` record (the "not sure" threshold). Version 2 runs still read.
+# an `abstention` record (the "not a digit" and "not sure" thresholds), and model.onnx has a
+# second output, the logits. Version 2 runs still read.
 FORMAT_VERSION = 3
 
 
@@ -58,13 +59,13 @@ class Run:
 
     @property
     def calibration(self) -> dict[str, Any] | None:
-        """`{"temperature", "validation_images", "ece_before", "ece_after", ...}`."""
+        """`{"temperature", "validation_images", "test_ece_before", "test_ece_after", ...}`."""
         record = self.document.get("calibration")
         return record if isinstance(record, dict) else None
 
     @property
     def abstention(self) -> dict[str, Any] | None:
-        """`{"method", "min_confidence", ...}`: when predict answers null."""
+        """`{"method", "max_energy", "min_confidence", ...}`: when predict answers null."""
         record = self.document.get("abstention")
         return record if isinstance(record, dict) else None
 
