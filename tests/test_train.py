@@ -117,3 +117,24 @@ def test_recipes_train_a_few_steps(tmp_path, tiny_data_dir, recipe):
     assert saved["recipe"] == recipe and saved["schedule"] == "warmup_cosine"
     found = evaluate_run(tmp_path / recipe)["test_accuracy"]  # through the run's model.onnx
     assert abs(found - result.metrics["test_accuracy"]) <= 1 / 200  # one of 200 test images
+
+
+def test_robust_recipe_holds_images_out_and_calibrates(tmp_path, tiny_data_dir):
+    from mnist_cnn.config import recipe_config
+
+    config = recipe_config(
+        "robust", data_dir=str(tiny_data_dir), limit=256, epochs=1, validation_images=200
+    )
+    result = train(config, tmp_path / "robust", verbose=0)
+    assert result.model.count_params() == 3_274_634  # capture augmentation is not saved
+    assert result.metrics["train_images"] == 256 and result.metrics["validation_images"] == 200
+    saved = json.loads((tmp_path / "robust" / "config.json").read_text())
+    assert saved["config"]["capture"] is True
+    assert saved["calibration"]["validation_images"] == 200
+    assert saved["abstention"]["max_energy"] == result.calibration["abstention"]["max_energy"]
+
+
+def test_held_out_images_must_leave_some_to_train_on(tmp_path, tiny_data_dir):
+    config = TrainConfig(data_dir=str(tiny_data_dir), validation_images=512)
+    with pytest.raises(MnistCnnError, match="leaves no training images"):
+        train(config, tmp_path / "run", verbose=0)
