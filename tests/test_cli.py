@@ -136,13 +136,13 @@ def test_result_line_when_the_model_is_not_sure():
         "confidence": 0.4123,
         "probabilities": PROBABILITIES,
     }
-    assert _result_line(result) == f"photo.jpg: not sure (0.4123): {reason}"
+    assert _result_line(result) == f"photo.jpg: no answer (0.4123): {reason}"
     result["top"] = [[7, 0.4123], [6, 0.3], [8, 0.1277]]
     assert _result_line(result) == (
-        f"photo.jpg: not sure (0.4123): {reason}; most likely 7 (0.4123)  6 (0.3000)  8 (0.1277)"
+        f"photo.jpg: no answer (0.4123): {reason}; most likely 7 (0.4123)  6 (0.3000)  8 (0.1277)"
     )
     del result["reason"]  # a None digit without a reason still reads as an answer, not a crash
-    assert _result_line(result).startswith("photo.jpg: not sure (0.4123): ")
+    assert _result_line(result).startswith("photo.jpg: no answer (0.4123): ")
 
 
 def test_result_line_of_an_error():

@@ -27,7 +27,7 @@ from tests.realistic import (
 RESULT_KEYS = {"file", "digit", "confidence", "probabilities"}
 # A result the model abstains on has digit None and says why (the CLI prints "not sure").
 ABSTAINED_KEYS = RESULT_KEYS | {"reason"}
-ANSWER_LINE = re.compile(r"(?:[0-9]|not sure) \((?P<probability>[0-9.]+)\)(?:: .+)?")
+ANSWER_LINE = re.compile(r"(?:[0-9]|no answer) \((?P<probability>[0-9.]+)\)(?:: .+)?")
 
 
 def check_answer(result: dict) -> None:
@@ -140,7 +140,7 @@ def test_cli_mixed_files_exit_1_one_line_each(tiny_run, mixed, capsys):
         assert line.startswith(f"{argument}: ")
         if argument in expected:
             assert ": error: " in line and expected[argument] in line
-        else:  # "7 (0.9931)", or "not sure (0.4123): <reason>" where the model abstains
+        else:  # "7 (0.9931)", or "no answer (0.4123): <reason>" where the model abstains
             answer = ANSWER_LINE.fullmatch(line.removeprefix(f"{argument}: "))
             assert answer is not None, line
             assert 0 <= float(answer["probability"]) <= 1

@@ -133,14 +133,14 @@ def _result_line(result: dict) -> str:
     """`photo.jpg: 7 (0.9931)`, with --top 3 `photo.jpg: 7 (0.9931)  1 (0.0040)  2 (0.0012)`.
 
     A result whose digit is None (the model abstained) reads
-    `photo.jpg: not sure (0.4123): <reason>`, with --top 3 followed by
-    `; most likely 7 (0.4123)  1 (0.3010)  2 (0.1022)`.
+    `photo.jpg: no answer (0.4123): not sure: <why>` (or `not a digit: <why>`), with
+    --top 3 followed by `; most likely 7 (0.4123)  1 (0.3010)  2 (0.1022)`.
     """
     if "error" in result:
         return f"{result['file']}: error: {result['error']}"
     if result["digit"] is None:
         reason = result.get("reason") or "the model is not sure"
-        line = f"{result['file']}: not sure ({result['confidence']:.4f}): {reason}"
+        line = f"{result['file']}: no answer ({result['confidence']:.4f}): {reason}"
         if "top" in result:
             line += f"; most likely {_ranked_text(result['top'])}"
         return line
