@@ -19,6 +19,7 @@ from mnist_cnn.abstain import Answer
 from mnist_cnn.cli import main
 from mnist_cnn.inference import Predictor
 from mnist_cnn.preprocess import preprocess
+from mnist_cnn.request_guard import DEFAULT_MAX_BODY_BYTES
 from mnist_cnn.run import ModelLoadError
 from mnist_cnn.serve import STATIC_DIR, create_app
 
@@ -43,12 +44,16 @@ def png_bytes(image: np.ndarray, size: int = 140, fmt: str = "PNG") -> bytes:
     return buffer.getvalue()
 
 
-def check_prediction(body: dict) -> None:
-    assert set(body) == {"digit", "confidence", "probabilities", "preprocessed"}
+def check_prediction(body: dict, *, preprocessed: bool = False) -> None:
+    """An answer's fields; `preprocessed` only when asked for (`?include=preprocessed`)."""
+    fields = {"digit", "confidence", "probabilities"}
+    assert set(body) == (fields | {"preprocessed"} if preprocessed else fields)
     probabilities = np.array(body["probabilities"])
     assert probabilities.shape == (10,) and abs(probabilities.sum() - 1) < 1e-4
     assert body["digit"] == int(np.argmax(probabilities))
     assert body["confidence"] == pytest.approx(probabilities.max())
+    if not preprocessed:
+        return
     preprocessed = np.array(body["preprocessed"])
     assert preprocessed.shape == (28, 28) and preprocessed.min() >= 0 and preprocessed.max() <= 1
 
@@ -60,11 +65,14 @@ def test_health_and_ready(client):
 
 
 def test_pixels_pass_through_unchanged(client, digit):
-    response = client.post("/predict", json={"pixels": digit.tolist()})
+    response = client.post("/predict?include=preprocessed", json={"pixels": digit.tolist()})
     assert response.status_code == 200
     body = response.json()
-    check_prediction(body)
+    check_prediction(body, preprocessed=True)
     np.testing.assert_allclose(body["preprocessed"], digit, atol=5e-5)  # rounded to 4 places
+    plain = client.post("/predict", json={"pixels": digit.tolist()}).json()
+    check_prediction(plain)  # without asking, the 784 numbers are left out
+    assert plain == {key: value for key, value in body.items() if key != "preprocessed"}
 
 
 def test_upload_data_url_and_base64_agree(client, digit):
@@ -121,7 +129,7 @@ def test_concurrent_requests_are_batched_and_answered_each(tiny_run, mnist):
             request = {"json": {"pixels": sources[index].tolist()}}
         else:
             request = {"files": {"image": (f"{index}.png", sources[index], "image/png")}}
-        results[index] = client.post("/predict", **request)
+        results[index] = client.post("/predict?include=preprocessed", **request)
 
     with TestClient(create_app(tiny_run, predictor=recording)) as client:
         recording.batch_sizes.clear()  # the warm-up call
@@ -136,23 +144,24 @@ def test_concurrent_requests_are_batched_and_answered_each(tiny_run, mnist):
     for index, response in enumerate(results):
         assert response.status_code == 200, response.text
         body = response.json()
-        check_prediction(body)
+        check_prediction(body, preprocessed=True)
         # Rounded to 6 places in the response; batched and single calls differ by ~1e-7.
         np.testing.assert_allclose(body["probabilities"], expected[index], atol=2e-6)
         np.testing.assert_allclose(body["preprocessed"], preprocess(sources[index]), atol=5e-5)
 
 
 def test_body_over_cap_by_content_length_is_413_before_parsing(client):
-    body = b"{" * 2_000_001  # also invalid JSON: a 400 would mean it was parsed
+    body = b"{" * (DEFAULT_MAX_BODY_BYTES + 1)  # also invalid JSON: a 400 would mean parsing
     response = client.post("/predict", content=body, headers={"content-type": "application/json"})
     assert response.status_code == 413
-    assert "over 2000000 bytes" in response.json()["detail"]
+    assert f"over {DEFAULT_MAX_BODY_BYTES} bytes" in response.json()["detail"]
+    assert response.headers["connection"] == "close"
 
 
 def test_chunked_body_over_cap_is_413(client):
     def chunks():
-        for _ in range(40):
-            yield b" " * 100_000
+        for _ in range(DEFAULT_MAX_BODY_BYTES // 1_000_000 + 1):
+            yield b" " * 1_000_000
 
     response = client.post("/predict", content=chunks(), headers={"content-type": "text/plain"})
     assert response.status_code == 413
@@ -195,7 +204,8 @@ def test_bad_input_gets_its_4xx_with_a_message(client, kwargs, status, message):
     assert message in response.json()["detail"]
 
 
-def test_nan_and_infinity_are_422(client):
+def test_nan_and_infinity_are_400_not_json(client):
+    # None of the three is a JSON number (RFC 8259): the body is refused as undecodable.
     for literal in ("NaN", "Infinity", "1e999"):
         rows = ",".join(["[" + ",".join(["0"] * 27 + [literal]) + "]"] * 28)
         response = client.post(
@@ -203,8 +213,8 @@ def test_nan_and_infinity_are_422(client):
             content=f'{{"pixels": [{rows}]}}',
             headers={"content-type": "application/json"},
         )
-        assert response.status_code == 422
-        assert "NaN or infinite" in response.json()["detail"]
+        assert response.status_code == 400
+        assert "not valid JSON" in response.json()["detail"]
 
 
 def test_blank_images_are_422_no_digit_found(client):

@@ -20,6 +20,13 @@ RUN_HELP = (
 )
 
 
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
+
+
 def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -41,7 +48,13 @@ def add_serve_parser(commands: argparse._SubParsersAction) -> None:
     serve.add_argument(
         "--max-body-bytes",
         type=positive_int,
-        help="larger request bodies get 413 before being read (default 2000000)",
+        help="larger request bodies get a 413 (default 20000000: phone photos fit)",
+    )
+    serve.add_argument(
+        "--body-timeout",
+        type=positive_float,
+        metavar="SECONDS",
+        help="a request body not received by then gets 408 (default 30)",
     )
     serve.add_argument(
         "--max-in-flight",
@@ -70,7 +83,11 @@ def run_serve(args: argparse.Namespace) -> int:
     # (ModelLoadError, caught in main), not a traceback in the server's startup log.
     run_dir = _run_dir(args)
     predictor = Predictor.from_dir(run_dir)
-    limits = {"max_body_bytes": args.max_body_bytes, "max_in_flight": args.max_in_flight}
+    limits = {
+        "max_body_bytes": args.max_body_bytes,
+        "max_in_flight": args.max_in_flight,
+        "body_timeout": args.body_timeout,
+    }
     limits = {k: v for k, v in limits.items() if v is not None}
     app = create_app(run_dir, predictor=predictor, **limits)
     config = uvicorn.Config(

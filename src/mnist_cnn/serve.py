@@ -7,25 +7,26 @@ import base64
 import binascii
 import contextlib
 import io
-import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from PIL import Image
-from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
+from mnist_cnn.api_schema import ERRORS, INCLUDE_PARAMETER, REQUEST_BODY, Prediction
 from mnist_cnn.batching import Batcher
 from mnist_cnn.data import IMAGE_SIZE
 from mnist_cnn.inference import Predictor
 from mnist_cnn.preprocess import ALLOWED_FORMATS, NoDigitError, PreprocessError, preprocess
 from mnist_cnn.request_guard import (
+    DEFAULT_BODY_TIMEOUT_SECONDS,
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_IN_FLIGHT,
     RequestGuard,
@@ -35,61 +36,30 @@ from mnist_cnn.run import read_run
 
 STATIC_DIR = Path(__file__).parent / "static"
 _ALLOWED_MIMES = {f"image/{fmt.lower()}" for fmt in ALLOWED_FORMATS} | {"image/jpg"}
+# A valid request nests 3 deep (an object holding 28 arrays of numbers); one nested deeper is
+# malformed whatever it holds: 400, like any other undecodable body, and never walked further.
+MAX_JSON_DEPTH = 3
 
 
-class Prediction(BaseModel):
-    digit: int | None = Field(
-        ge=0, le=9, description="the digit, or null when the model abstains (see `reason`)"
-    )
-    confidence: float = Field(description="calibrated probability of the likeliest digit")
-    probabilities: list[float] = Field(description="calibrated, one per digit 0-9")
-    reason: str | None = Field(
-        None, description='only when `digit` is null: "not a digit: ..." or "not sure: ..."'
-    )
-    preprocessed: list[list[float]] = Field(description="the 28x28 input the model saw, 0-1")
+def _too_deep(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether a parsed JSON value nests containers more than `limit` deep (iterative)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
 
 
-class ErrorDetail(BaseModel):
-    detail: str
-
-
-_PIXELS_SCHEMA = {
-    "type": "array",
-    "minItems": IMAGE_SIZE,
-    "maxItems": IMAGE_SIZE,
-    "items": {"type": "array", "items": {"type": "number", "minimum": 0, "maximum": 1}},
-    "description": "28 rows of 28 numbers, 0 = background, 1 = ink (MNIST style)",
-}
-
-
-def _one_field(name: str, schema: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "object", "required": [name], "properties": {name: schema}}
-
-
-_BASE64 = {"type": "string", "description": "base64 image (PNG, JPEG, ...) or a data URL"}
-_REQUEST_BODY = {
-    "required": True,
-    "content": {
-        "application/json": {
-            "schema": {
-                "oneOf": [_one_field("pixels", _PIXELS_SCHEMA), _one_field("image", _BASE64)]
-            }
-        },
-        "multipart/form-data": {
-            "schema": _one_field("image", {"type": "string", "format": "binary"})
-        },
-    },
-}
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorDetail, "description": text}
-    for code, text in {
-        400: "undecodable body or image",
-        413: "body over the byte cap",
-        415: "unsupported Content-Type or image format",
-        422: "wrong shape or range, or no digit found",
-        503: "not ready, or too many requests in flight (see Retry-After)",
-    }.items()
-}
+def _refuse(document: Any, status: int, detail: str) -> HTTPException:
+    """The error for a JSON body that breaks the contract: 400 if it nests deeper than any
+    request (checked only on this failure path, so valid requests pay nothing for it)."""
+    if _too_deep(document):
+        return HTTPException(400, f"body: JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    return HTTPException(status, detail)
 
 
 def _check_pixels(value: Any) -> np.ndarray:
@@ -98,10 +68,10 @@ def _check_pixels(value: Any) -> np.ndarray:
     except (ValueError, TypeError):  # ragged rows
         array = None
     if array is None or array.dtype.kind not in "iuf":
-        raise HTTPException(422, "pixels: expected 28 rows of 28 numbers")
+        raise _refuse(value, 422, "pixels: expected 28 rows of 28 numbers")
     if array.shape != (IMAGE_SIZE, IMAGE_SIZE):
         shape = "x".join(map(str, array.shape)) or "a scalar"
-        raise HTTPException(422, f"pixels: expected shape 28x28, found {shape}")
+        raise _refuse(value, 422, f"pixels: expected shape 28x28, found {shape}")
     if not np.isfinite(array).all():
         raise HTTPException(422, "pixels: NaN or infinite values")
     low, high = float(array.min()), float(array.max())
@@ -141,7 +111,7 @@ def _identify(data: bytes) -> str | None:
 def _decode_base64(value: Any) -> tuple[bytes, str | None]:
     """`image` field (base64 or data URL) -> (bytes, declared MIME type or None)."""
     if not isinstance(value, str):
-        raise HTTPException(422, "image: expected a base64 string or a data URL")
+        raise _refuse(value, 422, "image: expected a base64 string or a data URL")
     mime = None
     if value.startswith("data:"):
         header, comma, value = value.partition(",")
@@ -162,13 +132,13 @@ async def _read_image(request: Request) -> np.ndarray:
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media == "application/json":
         try:
-            document = json.loads(await request.body())
-        except ValueError as error:  # includes UnicodeDecodeError
+            # orjson refuses nesting past 1,024 levels itself (a JSONDecodeError, not a crash).
+            document = orjson.loads(await request.body())
+        except orjson.JSONDecodeError as error:
             raise HTTPException(400, f"body is not valid JSON ({error})") from None
         if not isinstance(document, dict) or len({"pixels", "image"} & document.keys()) != 1:
-            raise HTTPException(
-                422, 'expected a JSON object with one of "pixels" (28x28) or "image" (base64)'
-            )
+            expected = 'expected a JSON object with one of "pixels" (28x28) or "image" (base64)'
+            raise _refuse(document, 422, expected)
         if "pixels" in document:  # MNIST-style input passes preprocess unchanged, in µs
             return _preprocess(_check_pixels(document["pixels"]), "pixels")
         data, mime = _decode_base64(document["image"])
@@ -203,6 +173,7 @@ def create_app(
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+    body_timeout: float = DEFAULT_BODY_TIMEOUT_SECONDS,
     predictor: Predictor | None = None,
 ) -> FastAPI:
     """The app; the model is loaded (unless `predictor` is given, already loaded from
@@ -210,8 +181,8 @@ def create_app(
     model_dir = Path(model_dir)
     if predictor is None:
         read_run(model_dir)  # a broken run fails now, not inside the server's startup
-    if max_body_bytes < 1 or max_in_flight < 0:
-        raise ValueError("max_body_bytes must be >= 1 and max_in_flight >= 0")
+    if max_body_bytes < 1 or max_in_flight < 0 or body_timeout <= 0:
+        raise ValueError("max_body_bytes must be >= 1, max_in_flight >= 0, body_timeout > 0")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -239,6 +210,7 @@ def create_app(
         paths=frozenset({"/predict"}),
         max_body_bytes=max_body_bytes,
         max_in_flight=max_in_flight,
+        body_timeout=body_timeout,
     )
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
@@ -250,7 +222,7 @@ def create_app(
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", summary="The model is loaded and warmed up", responses={503: _ERRORS[503]})
+    @app.get("/readyz", summary="The model is loaded and warmed up", responses={503: ERRORS[503]})
     async def readyz(request: Request) -> Response:
         if not request.app.state.ready:
             return error_response(503, "loading the model", retry=True)
@@ -260,8 +232,8 @@ def create_app(
         "/predict",
         summary="Predict the digit in an image",
         response_model=Prediction,
-        responses=_ERRORS,
-        openapi_extra={"requestBody": _REQUEST_BODY},
+        responses=ERRORS,
+        openapi_extra={"requestBody": REQUEST_BODY, "parameters": [INCLUDE_PARAMETER]},
     )
     async def predict(request: Request) -> Response:
         if not request.app.state.ready:
@@ -275,8 +247,9 @@ def create_app(
         }
         if answer.reason is not None:
             content["reason"] = answer.reason
-        content["preprocessed"] = np.round(image.astype(float), 4).tolist()
-        # Serialised here: FastAPI's generic encoder walks the 784 values far slower.
-        return Response(json.dumps(content, separators=(",", ":")), media_type="application/json")
+        if "preprocessed" in request.query_params.getlist("include"):
+            content["preprocessed"] = np.round(image.astype(float), 4).tolist()
+        # Serialised here with orjson: FastAPI's generic encoder walks the values far slower.
+        return Response(orjson.dumps(content), media_type="application/json")
 
     return app

@@ -134,7 +134,7 @@ async function ask(request) {
   pending++;
   updateState();
   try {
-    const response = await fetch("/predict", { method: "POST", ...request });
+    const response = await fetch("/predict?include=preprocessed", { method: "POST", ...request });
     const body = await response.json().catch(() => ({})); // a proxy's HTML error page
     if (asked !== generation) return;
     if (response.ok) {
