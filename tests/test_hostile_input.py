@@ -200,15 +200,16 @@ def raw(port: int, request: bytes) -> bytes:
             return b""  # the server refused the framing outright: no 5xx
 
 
+JSON_HEAD = b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
 BAD_FRAMING = [
     b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n",
     b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\n12345",
     b"POST /predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
-    b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 99\r\n\r\n{}",
+    JSON_HEAD + b"Content-Length: 99\r\n\r\n{}",
     b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\n",
     b"POST /predict HTTP/1.1\r\nHost: x\r\nX: " + b"a" * 100_000 + b"\r\n\r\n",
     b"GARBAGE\r\n\r\n",
-    b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: 10\r\n\r\n",
+    JSON_HEAD + b"Expect: 100-continue\r\nContent-Length: 10\r\n\r\n",
 ]
 
 

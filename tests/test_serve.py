@@ -342,3 +342,30 @@ def test_cli_serve_reports_a_missing_model(tmp_path, tiny_run, capsys):
     assert "holds neither model.onnx nor model.keras" in capsys.readouterr().err
     assert main(["serve", "--help"]) == 0
     assert "--max-in-flight" in capsys.readouterr().out
+
+
+def test_metrics_count_requests_latency_and_batches(client, digit):
+    client.post("/predict", json={"pixels": digit.tolist()})
+    client.post("/predict", json={"pixels": "not pixels"})
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    ok = 'mnist_cnn_requests_total{method="POST",path="/predict",status="200"}'
+    refused = 'mnist_cnn_requests_total{method="POST",path="/predict",status="422"}'
+    assert ok in text and refused in text
+    assert 'mnist_cnn_request_duration_seconds_bucket{le="0.001",path="/predict"}' in text
+    assert "mnist_cnn_batch_size_count" in text and "mnist_cnn_model_info{" in text
+    client.get("/random-path-" + "x" * 20)
+    assert "/random-path" not in client.get("/metrics").text  # counted as "other"
+
+
+def test_access_log_is_one_line_per_request(tiny_run, digit, caplog):
+    with TestClient(create_app(tiny_run, access_log=True)) as logged:
+        with caplog.at_level("INFO", logger="mnist_cnn.access"):
+            logged.post("/predict", json={"pixels": digit.tolist()})
+            logged.get("/healthz")
+    lines = [record.getMessage() for record in caplog.records if record.name == "mnist_cnn.access"]
+    assert len(lines) == 2
+    assert re.fullmatch(r"POST /predict 200 \d+\.\d ms", lines[0]), lines
+    assert re.fullmatch(r"GET /healthz 200 \d+\.\d ms", lines[1]), lines

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import numpy as np
 from starlette.concurrency import run_in_threadpool
@@ -19,9 +20,15 @@ class Batcher:
     No waiting to fill a batch: whatever queued up while the previous call ran goes next.
     """
 
-    def __init__(self, predictor: Predictor, max_batch: int = MAX_BATCH) -> None:
+    def __init__(
+        self,
+        predictor: Predictor,
+        max_batch: int = MAX_BATCH,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> None:
         self.predictor = predictor
         self.max_batch = max_batch
+        self.on_batch = on_batch  # called with each model call's batch size (metrics)
         self._queue: list[tuple[np.ndarray, asyncio.Future[Answer]]] = []
         self._wake = asyncio.Event()
 
@@ -41,6 +48,8 @@ class Batcher:
                 batch = self._queue[: self.max_batch]
                 del self._queue[: self.max_batch]
                 images = np.stack([image for image, _ in batch])
+                if self.on_batch is not None:
+                    self.on_batch(len(batch))
                 try:
                     rows = await run_in_threadpool(self.predictor.answers, images)
                 except Exception as error:  # handed to each waiting request

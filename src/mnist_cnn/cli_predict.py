@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -62,7 +63,10 @@ def add_serve_parser(commands: argparse._SubParsersAction) -> None:
         help="more /predict requests at once get 503 + Retry-After (default 64)",
     )
     serve.add_argument(
-        "--access-log", action="store_true", help="log every request (costs throughput)"
+        "--no-access-log",
+        dest="access_log",
+        action="store_false",
+        help="no line per request on stderr (method, path, status, ms)",
     )
 
 
@@ -78,6 +82,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
     from mnist_cnn.inference import Predictor
     from mnist_cnn.serve import create_app
+    from mnist_cnn.serve_metrics import ACCESS_LOGGER
 
     # Load the model before the server starts: a broken run directory is then one error line
     # (ModelLoadError, caught in main), not a traceback in the server's startup log.
@@ -89,9 +94,17 @@ def run_serve(args: argparse.Namespace) -> int:
         "body_timeout": args.body_timeout,
     }
     limits = {k: v for k, v in limits.items() if v is not None}
-    app = create_app(run_dir, predictor=predictor, **limits)
+    app = create_app(run_dir, predictor=predictor, access_log=args.access_log, **limits)
+    if args.access_log:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+        access = logging.getLogger(ACCESS_LOGGER)
+        access.addHandler(handler)
+        access.setLevel(logging.INFO)
+        access.propagate = False
+    # uvicorn's own access log is off: ours has the time each request took.
     config = uvicorn.Config(
-        app, host=args.host, port=args.port, access_log=args.access_log, server_header=False
+        app, host=args.host, port=args.port, access_log=False, server_header=False
     )
     server = uvicorn.Server(config)
     server.run()

@@ -33,6 +33,7 @@ from mnist_cnn.request_guard import (
     error_response,
 )
 from mnist_cnn.run import read_run
+from mnist_cnn.serve_metrics import Metrics, ObservedRequests
 
 STATIC_DIR = Path(__file__).parent / "static"
 _ALLOWED_MIMES = {f"image/{fmt.lower()}" for fmt in ALLOWED_FORMATS} | {"image/jpg"}
@@ -174,10 +175,12 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
     body_timeout: float = DEFAULT_BODY_TIMEOUT_SECONDS,
+    access_log: bool = False,
     predictor: Predictor | None = None,
 ) -> FastAPI:
     """The app; the model is loaded (unless `predictor` is given, already loaded from
-    `model_dir`) and warmed up in the lifespan, then /readyz says 200."""
+    `model_dir`) and warmed up in the lifespan, then /readyz says 200. `access_log`: one line
+    per request on the `mnist_cnn.access` logger."""
     model_dir = Path(model_dir)
     if predictor is None:
         read_run(model_dir)  # a broken run fails now, not inside the server's startup
@@ -188,7 +191,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         loaded = predictor or await run_in_threadpool(Predictor.from_dir, model_dir)
         await run_in_threadpool(_warm_up, loaded)
-        app.state.batcher = Batcher(loaded)
+        app.state.batcher = Batcher(loaded, on_batch=metrics.batch_size.observe)
         task = asyncio.create_task(app.state.batcher.run())
         app.state.ready = True
         try:
@@ -212,7 +215,15 @@ def create_app(
         max_in_flight=max_in_flight,
         body_timeout=body_timeout,
     )
+    # Outermost: it sees every request, the guard's refusals included.
+    metrics = Metrics({"run": str(model_dir), "name": model_dir.name})
+    app.add_middleware(ObservedRequests, metrics=metrics, access_log=access_log)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/metrics", summary="Prometheus metrics: requests, latency, batch sizes, model")
+    async def prometheus_metrics() -> Response:
+        content, media_type = metrics.exposition()
+        return Response(content, media_type=media_type)
 
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:
