@@ -303,6 +303,17 @@ def test_page_and_assets_are_local(client):
         assert client.get(asset).status_code == 200, asset
 
 
+def test_docs_load_swagger_ui_from_the_package_not_a_cdn(client):
+    page = client.get("/docs")
+    assert page.status_code == 200 and "swagger-ui" in page.text
+    assets = re.findall(r"""(?:src|href|url)\s*[:=]\s*['"]([^'"]+)['"]""", page.text)
+    assert {"/static/swagger-ui/swagger-ui-bundle.js", "/openapi.json"} <= set(assets), assets
+    for asset in assets:
+        assert asset.startswith("/"), asset  # nothing off this server
+        assert client.get(asset).status_code == 200, asset
+    assert client.get("/redoc").status_code == 404  # ReDoc would need a CDN
+
+
 def test_openapi_documents_predict(client):
     schema = client.get("/openapi.json").json()
     body = schema["paths"]["/predict"]["post"]["requestBody"]["content"]

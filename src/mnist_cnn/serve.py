@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import orjson
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from PIL import Image
@@ -206,6 +207,8 @@ def create_app(
         title="mnist-cnn",
         summary="Handwritten digit recognition with the Keras MNIST tutorial CNN.",
         lifespan=lifespan,
+        docs_url=None,  # served below from the packaged Swagger UI, not a CDN
+        redoc_url=None,  # ReDoc would load from a CDN: a blank page offline
     )
     app.state.ready = False
     app.add_middleware(
@@ -228,6 +231,16 @@ def create_app(
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:
         return FileResponse(STATIC_DIR / "index.html")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> Response:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="mnist-cnn API",
+            swagger_js_url="/static/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/static/swagger-ui/favicon-32x32.png",
+        )
 
     @app.get("/healthz", summary="The process is alive")
     async def healthz() -> dict[str, str]:
