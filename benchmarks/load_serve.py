@@ -171,6 +171,12 @@ def main(argv: list[str] | None = None) -> int:
         "--bodies", nargs="+", default=None, help="only these bodies (default: all)"
     )
     parser.add_argument("--note", default="", help="free text stored with the results")
+    parser.add_argument(
+        "--server-args",
+        nargs=argparse.REMAINDER,
+        default=[],
+        help="the rest is passed to 'mnist-cnn serve' (e.g. --no-access-log)",
+    )
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         print("wrk not found (Debian: apt-get install wrk)", file=sys.stderr)
@@ -180,7 +186,11 @@ def main(argv: list[str] | None = None) -> int:
     url = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "mnist_cnn.cli", "serve", "--run", args.run_dir]
     command += ["--port", str(port)]
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    command += args.server_args
+    # The server's log (one access line per request by default) goes to a file: a pipe nobody
+    # reads fills up and stalls the server.
+    server_log = tempfile.TemporaryFile()
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=server_log)
     results = []
     try:
         wait_ready(url, server)
