@@ -380,3 +380,19 @@ def test_access_log_is_one_line_per_request(tiny_run, digit, caplog):
     assert len(lines) == 2
     assert re.fullmatch(r"POST /predict 200 \d+\.\d ms", lines[0]), lines
     assert re.fullmatch(r"GET /healthz 200 \d+\.\d ms", lines[1]), lines
+
+
+@pytest.mark.parametrize(
+    ("document", "status"),
+    [
+        ({"pixels": [[[0.5]] * 28] * 28}, 400),  # 4 levels: deeper than any request
+        ({"pixels": [[0.5] * 27] * 28}, 422),  # 3 levels, wrong shape
+        ({"image": {"a": 1}}, 422),  # 2 levels, wrong type
+        ({"image": {"a": [[1]]}}, 400),
+        ([[[[1]]]], 400),
+        ([[[1]]], 422),
+    ],
+)
+def test_json_deeper_than_a_request_is_400_shallower_mistakes_422(client, document, status):
+    response = client.post("/predict", json=document)
+    assert response.status_code == status, response.text

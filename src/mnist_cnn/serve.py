@@ -43,23 +43,23 @@ _ALLOWED_MIMES = {f"image/{fmt.lower()}" for fmt in ALLOWED_FORMATS} | {"image/j
 MAX_JSON_DEPTH = 3
 
 
-def _too_deep(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
+def _too_deep(value: Any, limit: int) -> bool:
     """Whether a parsed JSON value nests containers more than `limit` deep (iterative)."""
-    stack = [(value, 1)]
+    stack = [(value, 1)] if isinstance(value, dict | list) else []
     while stack:
         item, depth = stack.pop()
+        if depth > limit:
+            return True
         children = item.values() if isinstance(item, dict) else item
-        if isinstance(item, dict | list):
-            if depth > limit:
-                return True
-            stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
     return False
 
 
-def _refuse(document: Any, status: int, detail: str) -> HTTPException:
-    """The error for a JSON body that breaks the contract: 400 if it nests deeper than any
-    request (checked only on this failure path, so valid requests pay nothing for it)."""
-    if _too_deep(document):
+def _refuse(value: Any, status: int, detail: str, *, level: int = 1) -> HTTPException:
+    """The error for a JSON value (at `level` of the document: 1 is the document itself) that
+    breaks the contract: 400 if the document nests deeper than any request. Checked only on
+    this failure path, so valid requests pay nothing for it."""
+    if _too_deep(value, MAX_JSON_DEPTH - level + 1):
         return HTTPException(400, f"body: JSON nested deeper than {MAX_JSON_DEPTH} levels")
     return HTTPException(status, detail)
 
@@ -70,10 +70,10 @@ def _check_pixels(value: Any) -> np.ndarray:
     except (ValueError, TypeError):  # ragged rows
         array = None
     if array is None or array.dtype.kind not in "iuf":
-        raise _refuse(value, 422, "pixels: expected 28 rows of 28 numbers")
+        raise _refuse(value, 422, "pixels: expected 28 rows of 28 numbers", level=2)
     if array.shape != (IMAGE_SIZE, IMAGE_SIZE):
         shape = "x".join(map(str, array.shape)) or "a scalar"
-        raise _refuse(value, 422, f"pixels: expected shape 28x28, found {shape}")
+        raise _refuse(value, 422, f"pixels: expected shape 28x28, found {shape}", level=2)
     if not np.isfinite(array).all():
         raise HTTPException(422, "pixels: NaN or infinite values")
     low, high = float(array.min()), float(array.max())
@@ -113,7 +113,7 @@ def _identify(data: bytes) -> str | None:
 def _decode_base64(value: Any) -> tuple[bytes, str | None]:
     """`image` field (base64 or data URL) -> (bytes, declared MIME type or None)."""
     if not isinstance(value, str):
-        raise _refuse(value, 422, "image: expected a base64 string or a data URL")
+        raise _refuse(value, 422, "image: expected a base64 string or a data URL", level=2)
     mime = None
     if value.startswith("data:"):
         header, comma, value = value.partition(",")
