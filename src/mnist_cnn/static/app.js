@@ -4,9 +4,9 @@
 
 const DEBOUNCE_MS = 150; // wait this long after the last stroke change before asking
 const INK_WIDTH = 20; // pen width in canvas pixels (canvas is 280x280, MNIST strokes ~2/28)
-// `serve` refuses bodies over --max-body-bytes (default 2,000,000) with 413, and phone photos
-// are 2-12 MB: a photo file larger than this is re-encoded before it is sent. The margin
-// below the default cap is for the multipart envelope and a JPEG that comes out larger.
+// Phone photos are 2-12 MB: a photo file larger than this is re-encoded before it is sent, so
+// it uploads in a moment on a slow link and fits under any --max-body-bytes from 2 MB up
+// (default 20 MB); preprocess reduces every picture to 28x28 anyway.
 const PHOTO_MAX_BYTES = 1_500_000;
 // Longest side, in pixels, of a re-encoded photo: preprocess reduces every picture to 28x28,
 // so a digit filling a tenth of the frame still arrives 160 px tall, 8x what the model sees.
