@@ -223,7 +223,12 @@ def create_app(
     app.add_middleware(ObservedRequests, metrics=metrics, access_log=access_log)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
-    @app.get("/metrics", summary="Prometheus metrics: requests, latency, batch sizes, model")
+    @app.get(
+        "/metrics",
+        summary="Prometheus metrics: requests, latency, batch sizes, model",
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
     async def prometheus_metrics() -> Response:
         content, media_type = metrics.exposition()
         return Response(content, media_type=media_type)
