@@ -10,17 +10,15 @@ import io
 import json
 import random
 import socket
-import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 
 import numpy as np
 import pytest
-import uvicorn
 from PIL import Image
 
 from mnist_cnn.serve import create_app
+from tests.live_server import serving
 
 REQUESTS = 2_100
 BODY_TIMEOUT = 0.5  # seconds: short, so truncated bodies come back as 408 quickly
@@ -30,20 +28,8 @@ CAP = 200_000  # bytes
 @pytest.fixture(scope="module")
 def port(tiny_run) -> Iterator[int]:
     app = create_app(tiny_run, max_body_bytes=CAP, body_timeout=BODY_TIMEOUT)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        free = probe.getsockname()[1]
-    config = uvicorn.Config(app, host="127.0.0.1", port=free, log_level="critical")
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not running.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert running.started
-    yield free
-    running.should_exit = True
-    thread.join(timeout=10)
+    with serving(app, log_level="critical") as free:
+        yield free
 
 
 def png(rng: random.Random) -> bytes:

@@ -7,16 +7,15 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
-import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 
 import pytest
-import uvicorn
 
 from mnist_cnn.serve import create_app
+from tests.live_server import serving
 
 CAP = 2_000_000  # bytes: small, so the over-cap bodies below stay quick to send
 BODY_TIMEOUT = 1.0  # seconds
@@ -25,20 +24,8 @@ BODY_TIMEOUT = 1.0  # seconds
 @pytest.fixture(scope="module")
 def server(tiny_run) -> Iterator[str]:
     app = create_app(tiny_run, max_body_bytes=CAP, body_timeout=BODY_TIMEOUT)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not running.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert running.started, "server did not start"
-    yield f"http://127.0.0.1:{port}"
-    running.should_exit = True
-    thread.join(timeout=10)
+    with serving(app) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def post(url: str, data, headers: dict[str, str]) -> tuple[int, bytes]:

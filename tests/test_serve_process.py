@@ -14,11 +14,7 @@ import urllib.request
 
 import pytest
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from tests.live_server import free_port
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGTERM is POSIX")
