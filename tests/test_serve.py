@@ -186,7 +186,9 @@ def test_invalid_content_length_is_400(tiny_run):
         ({"files": {"image": ("empty.png", b"")}}, 400, "empty"),
         ({"files": {"other": ("x.png", b"data")}}, 422, 'field "image"'),
         ({"json": [1, 2]}, 422, "JSON object"),
-        ({"json": {"pixels": [], "image": ""}}, 422, "one of"),
+        ({"json": {"pixels": [], "image": ""}}, 422, "found fields 'image', 'pixels'"),
+        ({"json": {"pixels": [[0.0] * 28] * 28, "extra": 1}}, 422, "one field"),
+        ({"json": {}}, 422, "found fields none"),
         ({"json": {"image": 5}}, 422, "base64 string"),
         ({"json": {"pixels": [[0.0] * 28] * 27}}, 422, "28x28, found 27x28"),
         ({"json": {"pixels": [[0.0] * 28] * 27 + [[0.0] * 27]}}, 422, "28 rows of 28"),
@@ -194,8 +196,6 @@ def test_invalid_content_length_is_400(tiny_run):
         ({"json": {"pixels": 0.5}}, 422, "found a scalar"),
         ({"json": {"pixels": [[2.0] * 28] * 28}}, 422, "in [0, 1]"),
         ({"json": {"pixels": [[-0.1] * 28] * 28}}, 422, "in [0, 1]"),
-        ({"json": {"pixels": [[0.0] * 28] * 28}}, 422, "no digit found"),
-        ({"json": {"pixels": [[0.7] * 28] * 28}}, 422, "no digit found"),
     ],
 )
 def test_bad_input_gets_its_4xx_with_a_message(client, kwargs, status, message):
@@ -217,15 +217,28 @@ def test_nan_and_infinity_are_400_not_json(client):
         assert "not valid JSON" in response.json()["detail"]
 
 
-def test_blank_images_are_422_no_digit_found(client):
+def test_pictures_without_a_digit_are_answered_no_digit_found(client):
+    """A blank picture is a valid request: 200, digit null, nothing classified (no
+    probabilities), and the reason. Only malformed requests are 4xx."""
     white = np.zeros((28, 28), np.float32)  # png_bytes inverts: all white paper
-    for files in (
-        {"image": ("white.png", png_bytes(white), "image/png")},
-        {"image": ("clear.png", _transparent_png(), "image/png")},
+    for request in (
+        {"files": {"image": ("white.png", png_bytes(white), "image/png")}},
+        {"files": {"image": ("clear.png", _transparent_png(), "image/png")}},
+        {"json": {"pixels": [[0.0] * 28] * 28}},
+        {"json": {"pixels": [[0.7] * 28] * 28}},
     ):
-        response = client.post("/predict", files=files)
-        assert response.status_code == 422
-        assert "no digit found" in response.json()["detail"]
+        response = client.post("/predict", **request)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["digit"] is None and body["probabilities"] is None
+        assert body["confidence"] is None
+        assert body["reason"].startswith("no digit found: "), body
+
+
+def test_unknown_include_is_422(client, digit):
+    response = client.post("/predict?include=everything", json={"pixels": digit.tolist()})
+    assert response.status_code == 422
+    assert "include: unknown value 'everything'" in response.json()["detail"]
 
 
 def _transparent_png() -> bytes:

@@ -21,7 +21,13 @@ from PIL import Image
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from mnist_cnn.api_schema import ERRORS, INCLUDE_PARAMETER, REQUEST_BODY, Prediction
+from mnist_cnn.api_schema import (
+    ERRORS,
+    INCLUDABLE,
+    INCLUDE_PARAMETER,
+    REQUEST_BODY,
+    Prediction,
+)
 from mnist_cnn.batching import Batcher
 from mnist_cnn.data import IMAGE_SIZE
 from mnist_cnn.inference import Predictor
@@ -82,12 +88,13 @@ def _check_pixels(value: Any) -> np.ndarray:
     return array.astype(np.float32)
 
 
-def _preprocess(source: bytes | np.ndarray, name: str, mime: str | None = None) -> np.ndarray:
-    """Same preprocessing as `mnist-cnn predict`; its errors mapped to 4xx statuses."""
+def _preprocess(source: bytes | np.ndarray, name: str, mime: str | None = None) -> np.ndarray | str:
+    """Same preprocessing as `mnist-cnn predict`: the 28x28 input, or why the picture holds no
+    digit (a valid request with an answer: "no digit found: ..."); other errors -> 4xx."""
     try:
         return preprocess(source, name=name)
     except NoDigitError as error:
-        raise HTTPException(422, str(error)) from None
+        return str(error).removeprefix(f"{name}: ")
     except PreprocessError as error:
         fmt = _identify(source) if isinstance(source, bytes) else None
         if fmt is not None and fmt not in ALLOWED_FORMATS:
@@ -129,8 +136,8 @@ def _decode_base64(value: Any) -> tuple[bytes, str | None]:
     return data, mime
 
 
-async def _read_image(request: Request) -> np.ndarray:
-    """Request body -> preprocessed float32 (28, 28)."""
+async def _read_image(request: Request) -> np.ndarray | str:
+    """Request body -> preprocessed float32 (28, 28), or the reason no digit was found."""
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media == "application/json":
         try:
@@ -138,8 +145,11 @@ async def _read_image(request: Request) -> np.ndarray:
             document = orjson.loads(await request.body())
         except orjson.JSONDecodeError as error:
             raise HTTPException(400, f"body is not valid JSON ({error})") from None
-        if not isinstance(document, dict) or len({"pixels", "image"} & document.keys()) != 1:
-            expected = 'expected a JSON object with one of "pixels" (28x28) or "image" (base64)'
+        if not isinstance(document, dict) or document.keys() not in ({"pixels"}, {"image"}):
+            expected = 'expected a JSON object with one field, "pixels" (28x28) or "image" (base64)'
+            if isinstance(document, dict):
+                found = ", ".join(sorted(map(repr, document))[:5]) or "none"
+                expected += f", found fields {found}"
             raise _refuse(document, 422, expected)
         if "pixels" in document:  # MNIST-style input passes preprocess unchanged, in µs
             return _preprocess(_check_pixels(document["pixels"]), "pixels")
@@ -267,7 +277,14 @@ def create_app(
     async def predict(request: Request) -> Response:
         if not request.app.state.ready:
             return error_response(503, "loading the model", retry=True)
+        include = request.query_params.getlist("include")
+        if unknown := sorted(set(include) - INCLUDABLE):
+            expected = ", ".join(sorted(INCLUDABLE))
+            raise HTTPException(422, f"include: unknown value {unknown[0]!r} (expected {expected})")
         image = await _read_image(request)
+        if isinstance(image, str):  # nothing to classify: an answer, not an error
+            nothing = {"digit": None, "confidence": None, "probabilities": None, "reason": image}
+            return Response(orjson.dumps(nothing), media_type="application/json")
         answer = await request.app.state.batcher.answer(image)
         content: dict[str, Any] = {
             "digit": answer.digit,
@@ -276,7 +293,7 @@ def create_app(
         }
         if answer.reason is not None:
             content["reason"] = answer.reason
-        if "preprocessed" in request.query_params.getlist("include"):
+        if "preprocessed" in include:
             content["preprocessed"] = np.round(image.astype(float), 4).tolist()
         # Serialised here with orjson: FastAPI's generic encoder walks the values far slower.
         return Response(orjson.dumps(content), media_type="application/json")

@@ -127,8 +127,8 @@ function render(result) {
   showMessage("");
 }
 
-// POST /predict and show its answer, unless a newer question came meanwhile. A 422 (no digit
-// found: a stroke too small, a blank photo) is a status, any other 4xx/5xx an error.
+// POST /predict and show its answer, unless a newer question came meanwhile. "No digit found"
+// (a stroke too small, a blank photo: no probabilities) is a status; any 4xx/5xx an error.
 async function ask(request) {
   const asked = generation;
   pending++;
@@ -137,11 +137,14 @@ async function ask(request) {
     const response = await fetch("/predict?include=preprocessed", { method: "POST", ...request });
     const body = await response.json().catch(() => ({})); // a proxy's HTML error page
     if (asked !== generation) return;
-    if (response.ok) {
+    if (response.ok && body.probabilities === null) {
+      resetResult();
+      showMessage(body.reason);
+    } else if (response.ok) {
       render(body);
     } else {
       resetResult();
-      showMessage(body.detail || `error ${response.status}`, response.status !== 422);
+      showMessage(body.detail || `error ${response.status}`, true);
     }
   } catch (error) {
     if (asked === generation) showMessage("cannot reach the server", true);
