@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 from machine import cpu_model, git_commit, git_dirty, matmul_peak_gflops  # benchmarks/machine.py
 
-from mnist_cnn import export, inference, runtime
+from mnist_cnn import export, inference, onnx_backend, runtime
 from mnist_cnn.data import load_mnist, to_model_input
 from mnist_cnn.inference import Predictor, load_keras_model
 from mnist_cnn.run import CONFIG_FILE, MODEL_FILE, ONNX_FILE, read_run
@@ -70,15 +70,16 @@ def build_paths(model, onnx_model: bytes, threads: int, data_format: str) -> dic
         paths["keras_predict"] = lambda x: model.predict(x, batch_size=len(x), verbose=0)
         paths["compiled"] = runtime.compiled_call(model)
     paths["compiled_xla"] = runtime.compiled_call(model, jit_compile=True)
-    paths["onnxruntime"] = inference.session_call(inference.onnx_session(onnx_model, threads))
+    session, call = onnx_backend.onnx_session, onnx_backend.session_call
+    paths["onnxruntime"] = call(session(onnx_model, threads))
     if threads > 1:
-        paths["onnxruntime_1thread"] = inference.session_call(inference.onnx_session(onnx_model, 1))
-    paths["onnxruntime_defaults"] = inference.session_call(default_session(onnx_model))
+        paths["onnxruntime_1thread"] = call(session(onnx_model, 1))
+    paths["onnxruntime_defaults"] = onnx_backend.session_call(default_session(onnx_model))
     return paths
 
 
 def session_settings(session) -> dict[str, object]:
-    """The options an ONNX Runtime session really runs with (set by inference.onnx_session)."""
+    """The options an ONNX Runtime session really runs with (set by onnx_backend.onnx_session)."""
     options = session.get_session_options()
     try:
         spinning = options.get_session_config_entry("session.intra_op.allow_spinning")
@@ -299,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.int8:
         int8_models = quantized(onnx_model, to_model_input(mnist.train.images[:200]))
         for name, data in int8_models.items():
-            paths[name] = inference.session_call(inference.onnx_session(data, threads))
+            paths[name] = onnx_backend.session_call(onnx_backend.onnx_session(data, threads))
 
     reference = inference.keras_call(model, run.config.data_format)(check)
     differences = {}
@@ -419,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
             "max_other_cpu_share": args.max_other_share,
             "min_seconds_per_round": args.min_seconds,
             "batch_sizes": list(BATCH_SIZES),
-            "onnxruntime": session_settings(inference.onnx_session(onnx_model, threads)),
+            "onnxruntime": session_settings(onnx_backend.onnx_session(onnx_model, threads)),
             "onnxruntime_defaults": session_settings(default_session(onnx_model)),
             "tensorflow_threads": threads,
             "check_images": CHECK_IMAGES,

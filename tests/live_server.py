@@ -1,13 +1,18 @@
 """A real uvicorn server on 127.0.0.1 for tests that need sockets, not the in-process
-TestClient: `free_port()` and `serving(app)`."""
+TestClient: `free_port()`, `serving(app)` (in a thread) and `serve_process(run_dir, log)`
+(the `mnist-cnn serve` command as a child process)."""
 
 from __future__ import annotations
 
 import contextlib
 import socket
+import subprocess
+import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import uvicorn
 
@@ -37,3 +42,30 @@ def serving(app, log_level: str = "warning") -> Iterator[int]:
     finally:
         running.should_exit = True
         thread.join(timeout=10)
+
+
+@contextlib.contextmanager
+def serve_process(run_dir, log_path, *options: str) -> Iterator[tuple[subprocess.Popen, int]]:
+    """`mnist-cnn serve --run run_dir` as a child process on a free port, stdout and stderr to
+    `log_path`; yields (process, port) once /readyz says 200, and kills it at the end."""
+    port = free_port()
+    command = [sys.executable, "-m", "mnist_cnn.cli", "serve", "--run", str(run_dir)]
+    with open(log_path, "wb") as log:
+        server = subprocess.Popen([*command, "--port", str(port), *options], stdout=log, stderr=log)
+        try:
+            deadline = time.monotonic() + START_SECONDS * 2  # workers start one after another
+            while True:
+                assert server.poll() is None, Path(log_path).read_text()
+                try:
+                    url = f"http://127.0.0.1:{port}/readyz"
+                    with urllib.request.urlopen(url, timeout=2) as response:
+                        if response.status == 200:
+                            break
+                except OSError:
+                    assert time.monotonic() < deadline, "server not ready"
+                    time.sleep(0.2)
+            yield server, port
+        finally:
+            if server.poll() is None:
+                server.kill()
+                server.wait(timeout=30)

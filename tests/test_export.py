@@ -9,14 +9,8 @@ import pytest
 
 from mnist_cnn import export
 from mnist_cnn.cli import main
-from mnist_cnn.inference import (
-    BackendError,
-    keras_call,
-    load_keras_model,
-    onnx_session,
-    session_call,
-    verify,
-)
+from mnist_cnn.inference import keras_call, load_keras_model, verify
+from mnist_cnn.onnx_backend import BackendError, onnx_session, session_call
 from mnist_cnn.run import FORMAT_VERSION, read_run, sha256_file
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from pathlib import Path
 
@@ -63,6 +62,12 @@ def add_serve_parser(commands: argparse._SubParsersAction) -> None:
         help="more /predict requests at once get 503 + Retry-After (default 64)",
     )
     serve.add_argument(
+        "--workers",
+        type=positive_int,
+        help="server processes sharing the port, each with CPUs/N model threads "
+        "(default: one per CPU)",
+    )
+    serve.add_argument(
         "--no-access-log",
         dest="access_log",
         action="store_false",
@@ -78,37 +83,20 @@ def _run_dir(args: argparse.Namespace) -> Path:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    import uvicorn
+    from mnist_cnn.serve_workers import ServeSettings, default_workers, serve
 
-    from mnist_cnn.inference import Predictor
-    from mnist_cnn.serve import create_app
-    from mnist_cnn.serve_metrics import ACCESS_LOGGER
-
-    # Load the model before the server starts: a broken run directory is then one error line
-    # (ModelLoadError, caught in main), not a traceback in the server's startup log.
-    run_dir = _run_dir(args)
-    predictor = Predictor.from_dir(run_dir)
     limits = {
         "max_body_bytes": args.max_body_bytes,
         "max_in_flight": args.max_in_flight,
         "body_timeout": args.body_timeout,
     }
-    limits = {k: v for k, v in limits.items() if v is not None}
-    app = create_app(run_dir, predictor=predictor, access_log=args.access_log, **limits)
-    if args.access_log:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
-        access = logging.getLogger(ACCESS_LOGGER)
-        access.addHandler(handler)
-        access.setLevel(logging.INFO)
-        access.propagate = False
-    # uvicorn's own access log is off: ours has the time each request took.
-    config = uvicorn.Config(
-        app, host=args.host, port=args.port, access_log=False, server_header=False
+    settings = ServeSettings(
+        run_dir=str(_run_dir(args)),
+        workers=args.workers or default_workers(),
+        access_log=args.access_log,
+        limits={name: value for name, value in limits.items() if value is not None},
     )
-    server = uvicorn.Server(config)
-    server.run()
-    return EXIT_OK if server.started else EXIT_ERROR
+    return EXIT_OK if serve(settings, args.host, args.port) else EXIT_ERROR
 
 
 def _top_count(text: str) -> int:

@@ -16,15 +16,13 @@ from typing import Any
 from mnist_cnn import MnistCnnError, files
 from mnist_cnn.inference import (
     CHECK_IMAGES,
-    BackendError,
     check_images,
     keras_call,
     load_keras_model,
     model_input_shape,
-    onnx_session,
-    session_call,
     verify,
 )
+from mnist_cnn.onnx_backend import BackendError, onnx_session, session_call
 from mnist_cnn.run import ONNX_FILE, read_run, record_onnx
 
 INPUT_NAME = "image"

@@ -10,14 +10,22 @@ ONNX Runtime measured fastest on CPU at every batch size (benchmarks/README.md).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from mnist_cnn import MnistCnnError, calibrate
+from mnist_cnn import calibrate
 from mnist_cnn.abstain import Abstention, Answer
 from mnist_cnn.data import IMAGE_SIZE, NUM_CLASSES, PACKAGED_DIR, load_split, to_model_input
+from mnist_cnn.onnx_backend import (
+    BackendError,
+    Call,
+    LogitsCall,
+    logits_output,
+    onnx_session,
+    session_call,
+    session_logits_call,
+)
 from mnist_cnn.run import ModelLoadError, Run, read_run, sha256_file
 
 # Largest |ONNX Runtime - Keras| allowed on any probability: fp32 reorderings differ by ~1e-7.
@@ -25,13 +33,7 @@ TOLERANCE = 1e-5
 CHECK_IMAGES = 1000  # test images compared when a model.onnx is made (train, export)
 BACKENDS = ("auto", "onnxruntime", "keras")
 
-Call = Callable[[np.ndarray], np.ndarray]  # model input (N, ...) float32 -> (N, 10) float32
-LogitsCall = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]  # -> (probabilities, logits)
 logger = logging.getLogger(__name__)
-
-
-class BackendError(MnistCnnError):
-    """A backend cannot run the model, or does not reproduce Keras's probabilities."""
 
 
 def model_input_shape(data_format: str) -> tuple[int, int, int]:
@@ -43,7 +45,7 @@ def model_input_shape(data_format: str) -> tuple[int, int, int]:
 
 def _check_shapes(label: str, input_shape: Any, output_shape: Any, data_format: str) -> None:
     """One-line error unless the model maps (N, *image) to (N, 10); None/str dims are free.
-    (A second ONNX output, the logits, is checked by `_logits_output`.)"""
+    (A second ONNX output, the logits, is checked by `onnx_backend.logits_output`.)"""
 
     def fixed(shape: Any) -> tuple:
         return tuple(dim if isinstance(dim, int) else None for dim in shape[1:])
@@ -59,69 +61,6 @@ def _check_shapes(label: str, input_shape: Any, output_shape: Any, data_format: 
             f"{label}: not a digit classifier (expected output shape (N, {NUM_CLASSES}), "
             f"found {tuple(output_shape)})"
         )
-
-
-def onnx_session(model: bytes | str, threads: int | None = None) -> Any:
-    """An ONNX Runtime CPU session with the settings measured fastest here.
-
-    One intra-op thread per available CPU, all graph optimisations (fuses Conv+ReLU,
-    MatMul+Add), sequential execution (the graph is a chain: nothing to run in parallel).
-    """
-    import onnxruntime
-
-    from mnist_cnn.runtime import cpu_count
-
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads or cpu_count()
-    options.inter_op_num_threads = 1
-    options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.log_severity_level = 3  # errors only
-    # Idle worker threads otherwise spin on a core for ~50 ms after each call, which starves
-    # the HTTP server on 2 cores (measured: 288 -> 430 req/s at concurrency 16 without it).
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    try:
-        return onnxruntime.InferenceSession(
-            model, sess_options=options, providers=["CPUExecutionProvider"]
-        )
-    except Exception as error:  # onnxruntime raises its own Fail/InvalidGraph types
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise BackendError(f"ONNX Runtime cannot load the model ({reason[:200]})") from None
-
-
-def session_call(session: Any) -> Call:
-    """`images (N, ...) float32 -> probabilities (N, 10) float32` through an ONNX session."""
-    input_name = session.get_inputs()[0].name
-    output_name = session.get_outputs()[0].name
-
-    def call(images: np.ndarray) -> np.ndarray:
-        return session.run([output_name], {input_name: images})[0]
-
-    return call
-
-
-def session_logits_call(session: Any) -> LogitsCall:
-    """`images -> (probabilities (N, 10), logits (N, 10))` in one ONNX call."""
-    input_name = session.get_inputs()[0].name
-    names = [output.name for output in session.get_outputs()[:2]]
-
-    def call(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return tuple(session.run(names, {input_name: images}))
-
-    return call
-
-
-def _logits_output(label: str, outputs: list) -> bool:
-    """True when the ONNX model's second output is (N, 10) logits."""
-    if len(outputs) == 1:
-        return False
-    shape = outputs[1].shape
-    if len(outputs) != 2 or len(shape) != 2 or shape[1] != NUM_CLASSES:
-        raise ModelLoadError(
-            f"{label}: expected outputs (probabilities) or (probabilities, logits (N, 10)), "
-            f"found {len(outputs)} outputs"
-        )
-    return True
 
 
 def load_keras_model(run: Run) -> Any:
@@ -181,7 +120,7 @@ def verify(reference: Call, call: Call, images: np.ndarray, tolerance: float = T
     return difference
 
 
-def _onnx_session(run: Run) -> Any:
+def _onnx_session(run: Run, threads: int | None = None) -> Any:
     """ONNX Runtime on the run's `model.onnx`, refused unless its SHA-256 is the recorded one."""
     record = run.onnx_record
     if record is None or not isinstance(record.get("sha256"), str):
@@ -197,13 +136,13 @@ def _onnx_session(run: Run) -> Any:
             f"with: mnist-cnn export {run.path}"
         )
     try:
-        session = onnx_session(str(run.onnx_path))
+        session = onnx_session(str(run.onnx_path), threads)
     except BackendError as error:
         raise ModelLoadError(f"{run.onnx_path}: {error}") from None
     inputs, outputs = session.get_inputs(), session.get_outputs()
     if len(inputs) != 1:
         raise ModelLoadError(f"{run.onnx_path}: expected one input, found {len(inputs)}")
-    _logits_output(str(run.onnx_path), outputs)
+    logits_output(str(run.onnx_path), outputs)
     _check_shapes(str(run.onnx_path), inputs[0].shape, outputs[0].shape, run.config.data_format)
     return session
 
@@ -216,19 +155,23 @@ def _keras_fallback(run: Run) -> Call:
     return runtime.compiled_call(model, jit_compile=run.config.data_format == "channels_first")
 
 
-def backend_call(run: Run, backend: str = "auto") -> tuple[str, Call, LogitsCall | None]:
+def backend_call(
+    run: Run, backend: str = "auto", threads: int | None = None
+) -> tuple[str, Call, LogitsCall | None]:
     """(backend, probabilities call, probabilities-and-logits call or None) for a run.
 
     "auto" uses model.onnx when the run has one, and Keras (with a warning) when it has none;
     a model.onnx that fails its hash check is an error, never silently replaced. Only an ONNX
-    model with its logits output (every run since format 3) gives the logits."""
+    model with its logits output (every run since format 3) gives the logits. `threads`: ONNX
+    Runtime's intra-op threads (default one per CPU; a server with N workers gives each its
+    share)."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if backend == "keras":
         return "keras", _keras_fallback(run), None
     if run.onnx_path.is_file():
-        session = _onnx_session(run)
-        with_logits = _logits_output(str(run.onnx_path), session.get_outputs())
+        session = _onnx_session(run, threads)
+        with_logits = logits_output(str(run.onnx_path), session.get_outputs())
         logits = session_logits_call(session) if with_logits else None
         return "onnxruntime", session_call(session), logits
     if backend == "onnxruntime":
@@ -255,10 +198,10 @@ class Predictor:
     gives the network's own); `answers` adds the run's abstention ("not a digit", "not sure").
     """
 
-    def __init__(self, run: Run, backend: str = "auto") -> None:
+    def __init__(self, run: Run, backend: str = "auto", threads: int | None = None) -> None:
         self.run = run
         self.data_format = run.config.data_format
-        self.backend, self._call, self._logits_call = backend_call(run, backend)
+        self.backend, self._call, self._logits_call = backend_call(run, backend, threads)
         self.temperature = float((run.calibration or {}).get("temperature", 1.0))
         self.abstention = Abstention.from_run(run)
         if self.abstention.needs_logits and self._logits_call is None:
@@ -268,8 +211,8 @@ class Predictor:
             )
 
     @classmethod
-    def from_dir(cls, run_dir: Any, backend: str = "auto") -> Predictor:
-        return cls(read_run(run_dir), backend)
+    def from_dir(cls, run_dir: Any, backend: str = "auto", threads: int | None = None) -> Predictor:
+        return cls(read_run(run_dir), backend, threads)
 
     def _model_input(self, images: np.ndarray) -> np.ndarray:
         images = np.asarray(images, dtype=np.float32)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import io
 from collections.abc import AsyncIterator
@@ -19,7 +17,6 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from PIL import Image
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
 
 from mnist_cnn.api_schema import (
     ERRORS,
@@ -31,7 +28,8 @@ from mnist_cnn.api_schema import (
 from mnist_cnn.batching import Batcher
 from mnist_cnn.data import IMAGE_SIZE
 from mnist_cnn.inference import Predictor
-from mnist_cnn.preprocess import ALLOWED_FORMATS, NoDigitError, PreprocessError, preprocess
+from mnist_cnn.preprocess import preprocess
+from mnist_cnn.request_body import read_image
 from mnist_cnn.request_guard import (
     DEFAULT_BODY_TIMEOUT_SECONDS,
     DEFAULT_MAX_BODY_BYTES,
@@ -43,131 +41,6 @@ from mnist_cnn.run import read_run
 from mnist_cnn.serve_metrics import Metrics, ObservedRequests
 
 STATIC_DIR = Path(__file__).parent / "static"
-_ALLOWED_MIMES = {f"image/{fmt.lower()}" for fmt in ALLOWED_FORMATS} | {"image/jpg"}
-# A valid request nests 3 deep (an object holding 28 arrays of numbers); one nested deeper is
-# malformed whatever it holds: 400, like any other undecodable body, and never walked further.
-MAX_JSON_DEPTH = 3
-
-
-def _too_deep(value: Any, limit: int) -> bool:
-    """Whether a parsed JSON value nests containers more than `limit` deep (iterative)."""
-    stack = [(value, 1)] if isinstance(value, dict | list) else []
-    while stack:
-        item, depth = stack.pop()
-        if depth > limit:
-            return True
-        children = item.values() if isinstance(item, dict) else item
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
-    return False
-
-
-def _refuse(value: Any, status: int, detail: str, *, level: int = 1) -> HTTPException:
-    """The error for a JSON value (at `level` of the document: 1 is the document itself) that
-    breaks the contract: 400 if the document nests deeper than any request. Checked only on
-    this failure path, so valid requests pay nothing for it."""
-    if _too_deep(value, MAX_JSON_DEPTH - level + 1):
-        return HTTPException(400, f"body: JSON nested deeper than {MAX_JSON_DEPTH} levels")
-    return HTTPException(status, detail)
-
-
-def _check_pixels(value: Any) -> np.ndarray:
-    try:
-        array = np.asarray(value)
-    except (ValueError, TypeError):  # ragged rows
-        array = None
-    if array is None or array.dtype.kind not in "iuf":
-        raise _refuse(value, 422, "pixels: expected 28 rows of 28 numbers", level=2)
-    if array.shape != (IMAGE_SIZE, IMAGE_SIZE):
-        shape = "x".join(map(str, array.shape)) or "a scalar"
-        raise _refuse(value, 422, f"pixels: expected shape 28x28, found {shape}", level=2)
-    if not np.isfinite(array).all():
-        raise HTTPException(422, "pixels: NaN or infinite values")
-    low, high = float(array.min()), float(array.max())
-    if low < 0 or high > 1:
-        raise HTTPException(422, f"pixels: values must be in [0, 1], found {low:g} to {high:g}")
-    return array.astype(np.float32)
-
-
-def _preprocess(source: bytes | np.ndarray, name: str, mime: str | None = None) -> np.ndarray | str:
-    """Same preprocessing as `mnist-cnn predict`: the 28x28 input, or why the picture holds no
-    digit (a valid request with an answer: "no digit found: ..."); other errors -> 4xx."""
-    try:
-        return preprocess(source, name=name)
-    except NoDigitError as error:
-        return str(error).removeprefix(f"{name}: ")
-    except PreprocessError as error:
-        fmt = _identify(source) if isinstance(source, bytes) else None
-        if fmt is not None and fmt not in ALLOWED_FORMATS:
-            unsupported = f"format {fmt}"
-        elif fmt is None and mime and mime.startswith("image/") and mime not in _ALLOWED_MIMES:
-            unsupported = f"type {mime}"  # declared by the client, not recognised by Pillow
-        else:
-            raise HTTPException(400, str(error)) from None
-        allowed = ", ".join(sorted(ALLOWED_FORMATS))
-        detail = f"{name}: unsupported image {unsupported} (allowed formats: {allowed})"
-        raise HTTPException(415, detail) from None
-
-
-def _identify(data: bytes) -> str | None:
-    """Format name from the header only (no pixels decoded); None if Pillow knows none."""
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            return image.format
-    except Exception:  # any failure means "not identified"
-        return None
-
-
-def _decode_base64(value: Any) -> tuple[bytes, str | None]:
-    """`image` field (base64 or data URL) -> (bytes, declared MIME type or None)."""
-    if not isinstance(value, str):
-        raise _refuse(value, 422, "image: expected a base64 string or a data URL", level=2)
-    mime = None
-    if value.startswith("data:"):
-        header, comma, value = value.partition(",")
-        if not comma or not header.endswith(";base64"):
-            raise HTTPException(400, "image: expected a base64 data URL (data:image/png;base64,…)")
-        mime = header[len("data:") : -len(";base64")].lower()
-    try:
-        data = base64.b64decode("".join(value.split()), validate=True)
-    except (binascii.Error, ValueError):
-        raise HTTPException(400, "image: not valid base64") from None
-    if not data:
-        raise HTTPException(400, "image: empty")
-    return data, mime
-
-
-async def _read_image(request: Request) -> np.ndarray | str:
-    """Request body -> preprocessed float32 (28, 28), or the reason no digit was found."""
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media == "application/json":
-        try:
-            # orjson refuses nesting past 1,024 levels itself (a JSONDecodeError, not a crash).
-            document = orjson.loads(await request.body())
-        except orjson.JSONDecodeError as error:
-            raise HTTPException(400, f"body is not valid JSON ({error})") from None
-        if not isinstance(document, dict) or document.keys() not in ({"pixels"}, {"image"}):
-            expected = 'expected a JSON object with one field, "pixels" (28x28) or "image" (base64)'
-            if isinstance(document, dict):
-                found = ", ".join(sorted(map(repr, document))[:5]) or "none"
-                expected += f", found fields {found}"
-            raise _refuse(document, 422, expected)
-        if "pixels" in document:  # MNIST-style input passes preprocess unchanged, in µs
-            return _preprocess(_check_pixels(document["pixels"]), "pixels")
-        data, mime = _decode_base64(document["image"])
-        return await run_in_threadpool(_preprocess, data, "image", mime)
-    if media == "multipart/form-data":
-        async with request.form(max_files=1, max_fields=8) as form:
-            upload = form.get("image")
-            if not isinstance(upload, UploadFile):
-                raise HTTPException(422, 'multipart field "image" (a file) is missing')
-            data = await upload.read()
-        if not data:
-            raise HTTPException(400, "image: empty file")
-        name = upload.filename or "image"
-        return await run_in_threadpool(_preprocess, data, name, upload.content_type)
-    raise HTTPException(
-        415, f"unsupported Content-Type {media or '(none)'}: use application/json or multipart"
-    )
 
 
 def _warm_up(predictor: Predictor) -> None:
@@ -188,10 +61,12 @@ def create_app(
     body_timeout: float = DEFAULT_BODY_TIMEOUT_SECONDS,
     access_log: bool = False,
     predictor: Predictor | None = None,
+    threads: int | None = None,
 ) -> FastAPI:
     """The app; the model is loaded (unless `predictor` is given, already loaded from
     `model_dir`) and warmed up in the lifespan, then /readyz says 200. `access_log`: one line
-    per request on the `mnist_cnn.access` logger."""
+    per request on the `mnist_cnn.access` logger. `threads`: ONNX Runtime's intra-op threads
+    (default one per CPU)."""
     model_dir = Path(model_dir)
     if predictor is None:
         read_run(model_dir)  # a broken run fails now, not inside the server's startup
@@ -200,7 +75,9 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        loaded = predictor or await run_in_threadpool(Predictor.from_dir, model_dir)
+        loaded = predictor or await run_in_threadpool(
+            Predictor.from_dir, model_dir, threads=threads
+        )
         await run_in_threadpool(_warm_up, loaded)
         app.state.batcher = Batcher(loaded, on_batch=metrics.batch_size.observe)
         task = asyncio.create_task(app.state.batcher.run())
@@ -281,7 +158,7 @@ def create_app(
         if unknown := sorted(set(include) - INCLUDABLE):
             expected = ", ".join(sorted(INCLUDABLE))
             raise HTTPException(422, f"include: unknown value {unknown[0]!r} (expected {expected})")
-        image = await _read_image(request)
+        image = await read_image(request)
         if isinstance(image, str):  # nothing to classify: an answer, not an error
             nothing = {"digit": None, "confidence": None, "probabilities": None, "reason": image}
             return Response(orjson.dumps(nothing), media_type="application/json")

@@ -1,16 +1,23 @@
 """Operations for `mnist-cnn serve`: Prometheus metrics (`/metrics`) and one access-log line
-per request, from one pure ASGI middleware (`ObservedRequests`)."""
+per request, from one pure ASGI middleware (`ObservedRequests`).
+
+With several worker processes (serve_workers.py) each writes its values to files in the
+directory named by PROMETHEUS_MULTIPROC_DIR, which prometheus-client reads when it is imported,
+and `/metrics` sums them over all workers, whichever worker answers."""
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, Info, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 ACCESS_LOGGER = "mnist_cnn.access"
+MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client's own name
 # Latency buckets (seconds): a pixels request takes ~1 ms alone, a photo 10-100 ms, a queue
 # under load tens of ms; 2.5 s and up is a stuck request.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
@@ -47,10 +54,24 @@ class Metrics:
             buckets=BATCH_BUCKETS,
             registry=self.registry,
         )
-        Info("mnist_cnn_model", "The model served", registry=self.registry).info(model)
+        # An info metric as a gauge of 1 (what prometheus-client's Info writes, which its
+        # multiprocess mode cannot hold); "max" over workers, who all serve the same model.
+        Gauge(
+            "mnist_cnn_model_info",
+            "The model served",
+            list(model),
+            multiprocess_mode="max",
+            registry=self.registry,
+        ).labels(**model).set(1)
 
     def exposition(self) -> tuple[bytes, str]:
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        """The metrics in Prometheus text format: this app's, or every worker's summed."""
+        directory = os.environ.get(MULTIPROCESS_DIR_VARIABLE)
+        if not directory:
+            return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=directory)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
 
 
 class ObservedRequests:
