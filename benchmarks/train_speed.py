@@ -1,6 +1,8 @@
 """Training speed and time-to-accuracy: recipes side by side, alternating, N seeds.
 
     .venv/bin/python benchmarks/train_speed.py --seeds 5 --recipes tutorial fast
+    .venv/bin/python benchmarks/train_speed.py --seeds 3 --recipes tutorial \
+        --torch-python /path/to/torch-venv/bin/python   # + the plain PyTorch peer, alternating
 
 Each (seed, recipe) trains in a fresh subprocess, in the order seed 0: tutorial, fast; seed 1:
 tutorial, fast; ... so that machine noise hits both alike. During training a probe copies the
@@ -27,6 +29,11 @@ import numpy as np
 from machine import cpu_model, git_commit, git_dirty, matmul_peak_gflops  # benchmarks/machine.py
 
 ROOT = Path(__file__).resolve().parent.parent
+# The plain PyTorch version of the tutorial recipe, run beside ours (never copied in), and the
+# gzipped MNIST files it reads.
+TORCH_PEER = ROOT.parent / "shared" / "peers" / "torch_tutorial.py"
+PEER_DATA = ROOT.parent / "shared" / "data" / "mnist"
+PEER = "torch-peer"
 # Multiply-adds of one forward pass of the tutorial net (conv1, conv2, dense, output).
 FORWARD_MACS = 28 * 28 * 32 * 25 + 14 * 14 * 64 * 25 * 32 + 3136 * 1024 + 1024 * 10
 TRAIN_FLOP_PER_IMAGE = 3 * 2 * FORWARD_MACS  # forward + two backward products, 2 FLOP per MAC
@@ -160,6 +167,11 @@ def main() -> int:
         default=0.1,
         help="evaluate on the test set every this fraction of an epoch",
     )
+    parser.add_argument(
+        "--torch-python",
+        help=f"python of a venv with torch==2.13.0: runs {TORCH_PEER.name} (batch 32, lr 1e-4, "
+        "one epoch) after the recipes of each seed",
+    )
     parser.add_argument("--output", default=str(ROOT / "benchmarks/results/train_speed.json"))
     parser.add_argument(
         "--worker", nargs=3, metavar=("RECIPE", "SEED", "DIR"), help=argparse.SUPPRESS
@@ -171,8 +183,21 @@ def main() -> int:
 
     peak_before = matmul_peak_gflops()
     runs = []
+    contenders = [*args.recipes, *([PEER] if args.torch_python else [])]
     for seed in range(args.first_seed, args.first_seed + args.seeds):
-        for recipe in args.recipes:
+        for recipe in contenders:
+            if recipe == PEER:
+                command = [args.torch_python, str(TORCH_PEER), str(PEER_DATA), "--seed", str(seed)]
+                completed = subprocess.run(command, capture_output=True, text=True, check=True)
+                run = json.loads(completed.stdout.strip().splitlines()[-1])
+                run |= {"recipe": PEER, "seed": seed, "seconds_to_99": None}
+                runs.append(run)
+                print(
+                    f"{PEER:>9} seed {seed}: {run['train_seconds']:7.1f} s  "
+                    f"{run['images_per_second']:6.0f} img/s  acc {run['test_accuracy']:.4f}",
+                    flush=True,
+                )
+                continue
             with tempfile.TemporaryDirectory() as directory:
                 command = [
                     sys.executable,
@@ -196,7 +221,7 @@ def main() -> int:
     peak = max(peak_before, matmul_peak_gflops())
 
     summary = {}
-    for recipe in args.recipes:
+    for recipe in contenders:
         mine = [r for r in runs if r["recipe"] == recipe]
         reached = [r["seconds_to_99"] for r in mine if r["seconds_to_99"] is not None]
         rate = summarize([r["images_per_second"] for r in mine])
@@ -207,8 +232,15 @@ def main() -> int:
             "test_accuracy": summarize([r["test_accuracy"] for r in mine]),
             "seconds_to_99": summarize(reached) if reached else None,
             "runs_reaching_99": len(reached),
-            "evaluate_seconds": summarize([r["evaluate_seconds"] for r in mine]),
         }
+        if recipe != PEER:
+            summary[recipe]["evaluate_seconds"] = summarize([r["evaluate_seconds"] for r in mine])
+    if PEER in summary:
+        for recipe in summary:
+            summary[recipe]["train_time_ratio_to_torch_peer"] = (
+                summary[recipe]["train_seconds"]["median"]
+                / summary[PEER]["train_seconds"]["median"]
+            )
     if "tutorial" in summary:
         for recipe in summary:
             summary[recipe]["train_time_ratio_to_tutorial"] = (
@@ -243,9 +275,9 @@ def main() -> int:
     print(f"\nfp32 matmul peak {peak:.0f} GFLOP/s; {len(runs)} runs -> {args.output}")
     print(
         "| recipe | train s (median, min-max) | images/s | % fp32 peak | test acc (median, "
-        "min-max) | s to 99% | train time vs tutorial |"
+        "min-max) | s to 99% | train time vs tutorial | vs PyTorch peer |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for recipe, s in summary.items():
         t, a = s["train_seconds"], s["test_accuracy"]
         to99 = (
@@ -257,7 +289,8 @@ def main() -> int:
             f"| {recipe} | {t['median']:.1f} ({t['min']:.1f}-{t['max']:.1f}) | "
             f"{s['images_per_second']['median']:.0f} | {s['percent_of_fp32_peak']:.0f}% | "
             f"{a['median']:.4f} ({a['min']:.4f}-{a['max']:.4f}) | {to99} | "
-            f"{s.get('train_time_ratio_to_tutorial', float('nan')):.2f}x |"
+            f"{s.get('train_time_ratio_to_tutorial', float('nan')):.2f}x | "
+            f"{s.get('train_time_ratio_to_torch_peer', float('nan')):.2f}x |"
         )
     return 0
 

@@ -9,7 +9,16 @@ from mnist_cnn.cli_predict import _result_line
 from mnist_cnn.data import PACKAGED_DIR
 from mnist_cnn.run import CONFIG_FILE, read_run
 
-SUBCOMMANDS = ("train", "evaluate", "predict", "serve", "report", "export", "calibrate")
+SUBCOMMANDS = (
+    "train",
+    "evaluate",
+    "predict",
+    "serve",
+    "report",
+    "export",
+    "calibrate",
+    "ensemble",
+)
 
 
 def printed_metrics(out: str) -> dict[str, float]:

@@ -8,7 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from mnist_cnn import MnistCnnError, __version__, cli_predict, enable_onednn
+from mnist_cnn import MnistCnnError, __version__, cli_ensemble, cli_predict, enable_onednn
 from mnist_cnn.cli_predict import EXIT_ERROR, EXIT_OK, positive_int
 from mnist_cnn.config import DATA_FORMATS, RECIPES, TrainConfig, recipe_config
 
@@ -90,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_report_parser(commands)
     _add_export_parser(commands)
     _add_calibrate_parser(commands)
+    cli_ensemble.add_ensemble_parser(commands)
     return parser
 
 
@@ -223,6 +224,7 @@ COMMANDS = {
     "serve": cli_predict.run_serve,
     "predict": cli_predict.run_predict,
     "report": run_report,
+    "ensemble": cli_ensemble.run_ensemble,
 }
 
 

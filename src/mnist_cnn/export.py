@@ -8,6 +8,7 @@ on the first 1,000 MNIST test images to 1e-5. Which backend runs a run is infere
 from __future__ import annotations
 
 import hashlib
+import logging
 import tempfile
 import warnings
 from pathlib import Path
@@ -29,6 +30,7 @@ INPUT_NAME = "image"
 # The layer whose inputs times weights plus bias are the logits, the model's second ONNX
 # output: the energy score of "not a digit" (abstain.py) needs them, the softmax hides them.
 LOGITS_LAYER = "probabilities"
+logger = logging.getLogger(__name__)
 
 
 class ExportError(MnistCnnError):
@@ -37,13 +39,25 @@ class ExportError(MnistCnnError):
 
 def with_logits(model: Any) -> Any:
     """The model with two outputs, (probabilities, logits): the last layer's weights applied
-    once more without the softmax. As it is when it has no such layer."""
+    once more without the softmax. For an ensemble (ensemble.py: member models side by side,
+    probabilities averaged) the mean of the members' probabilities and of their logits. As it
+    is when it has no such layer."""
     import keras
 
     try:
         last = model.get_layer(LOGITS_LAYER)
     except ValueError:
-        return model
+        members = [layer for layer in model.layers if isinstance(layer, keras.Model)]
+        if len(members) < 2 or len(model.outputs) != 1:
+            return model
+        pairs = [with_logits(member) for member in members]
+        if any(len(pair.outputs) != 2 for pair in pairs):
+            return model
+        inputs = keras.Input(shape=model.input_shape[1:], name=model.inputs[0].name)
+        outputs = [pair(inputs) for pair in pairs]
+        probabilities = keras.layers.Average()([output[0] for output in outputs])
+        logits = keras.layers.Average(name="logits")([output[1] for output in outputs])
+        return keras.Model(inputs, [probabilities, logits], name=f"{model.name}_logits")
     logits = keras.layers.Dense(last.units, name="logits")
     logits.build(last.input.shape)
     logits.set_weights(last.get_weights())
@@ -92,6 +106,18 @@ def onnx_model(model: Any, data_format: str) -> tuple[bytes, dict[str, Any]]:
         "input_shape": [None, *model_input_shape(data_format)],
     }
     return data, record
+
+
+def onnx_model_or_none(
+    model: Any, data_format: str, saved_as: str
+) -> tuple[bytes | None, dict[str, Any] | None]:
+    """`onnx_model`, or (None, None) with a warning when the export fails: the Keras model is
+    still good, so `saved_as` (e.g. "the run") is saved without model.onnx."""
+    try:
+        return onnx_model(model, data_format)
+    except ExportError as error:
+        logger.warning("%s; %s is saved without model.onnx (predict uses Keras)", error, saved_as)
+        return None, None
 
 
 def export_onnx(run_dir: str | Path, output: str | Path | None = None) -> Path:

@@ -29,6 +29,7 @@ METRICS_FILE = "metrics.json"
 HISTORY_FILE = "history.csv"
 BATCHES_FILE = "batches.csv"
 REPORT_DIR = "report"
+ENSEMBLE_KEY = "ensemble"  # config.json's record of an ensemble's members (ensemble.py)
 # Version 1: runs before `format_version` existed (no ONNX record, data_dir as given).
 # Version 2: `onnx` record (SHA-256 and the check against Keras), data_dir absolute.
 # Version 3 adds, after `mnist-cnn calibrate`, a `calibration` record (temperature, ECE) and
@@ -67,6 +68,12 @@ class Run:
     def abstention(self) -> dict[str, Any] | None:
         """`{"method", "max_energy", "min_confidence", ...}`: when predict answers null."""
         record = self.document.get("abstention")
+        return record if isinstance(record, dict) else None
+
+    @property
+    def ensemble(self) -> dict[str, Any] | None:
+        """`{"members": [{"run", "model_sha256", "seed", "test_accuracy"}, ...]}` or None."""
+        record = self.document.get(ENSEMBLE_KEY)
         return record if isinstance(record, dict) else None
 
     @property
