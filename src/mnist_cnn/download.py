@@ -105,7 +105,7 @@ def download_dataset(
     *,
     progress: Progress | None = None,
     attempts: int = ATTEMPTS,
-    backoff_seconds: float = BACKOFF_SECONDS,
+    backoff_seconds: float | None = None,
 ) -> Path:
     """Fetch and verify every file of dataset `name` not yet in the cache; its directory."""
     info = get_dataset(name)
@@ -130,10 +130,11 @@ def fetch_file(
     urls: list[str],
     progress: Progress | None = None,
     attempts: int = ATTEMPTS,
-    backoff_seconds: float = BACKOFF_SECONDS,
+    backoff_seconds: float | None = None,
 ) -> Path:
     """`directory/item.name`, fetched from the first base URL that serves the pinned bytes."""
     target = directory / item.name
+    backoff = BACKOFF_SECONDS if backoff_seconds is None else backoff_seconds
     with _locked(directory / f".{item.name}.lock"):
         if target.is_file() and _verified(target, item):  # cached, or another process won
             return target
@@ -142,7 +143,7 @@ def fetch_file(
         refused: list[str] = []  # URLs that served other bytes: never asked again
         for attempt in range(attempts):
             if attempt:
-                time.sleep(backoff_seconds * 2 ** (attempt - 1))
+                time.sleep(backoff * 2 ** (attempt - 1))
             for base in urls:
                 url = base + item.name
                 if url in refused:
