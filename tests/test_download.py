@@ -103,19 +103,26 @@ def _remote(name: str, data: bytes) -> RemoteFile:
 
 @pytest.fixture
 def tiny_dataset(monkeypatch, published) -> DatasetInfo:
-    """A registry entry for the tiny files, so download_dataset runs its whole path."""
+    """The tiny files as a registry dataset."""
+    remote = tuple(_remote(name, data) for name, data in sorted(published.items()))
+    return _register(monkeypatch, "tiny", STANDARD_FILES, remote)
+
+
+def _register(monkeypatch, name: str, split_files, remote_files, **extra) -> DatasetInfo:
+    """A registry entry for data the test made, so download_dataset runs its whole path."""
     info = DatasetInfo(
-        name="tiny",
-        title="tiny test data",
+        name=name,
+        title=f"{name} test data",
         homepage="",
         licence="",
         class_names=DIGITS,
-        split_files=STANDARD_FILES,
-        remote_files=tuple(_remote(name, data) for name, data in sorted(published.items())),
+        split_files=split_files,
+        remote_files=remote_files,
         base_urls=(),
         hash_source="computed by the test",
+        **extra,
     )
-    monkeypatch.setitem(dataset_registry.DATASETS, "tiny", info)
+    monkeypatch.setitem(dataset_registry.DATASETS, name, info)
     return info
 
 
@@ -246,20 +253,9 @@ def test_an_archive_is_verified_then_its_members_extracted(monkeypatch, tmp_path
             for stem, standard_stem in zip(pair, SPLIT_FILES[split], strict=True):
                 bundle.writestr(f"gzip/{stem}.gz", (standard / f"{standard_stem}.gz").read_bytes())
     archive = buffer.getvalue()
-    info = DatasetInfo(
-        name="emnist-tiny",
-        title="tiny archive",
-        homepage="",
-        licence="",
-        class_names=DIGITS,
-        split_files=stems,
-        remote_files=(_remote("tiny.zip", archive),),
-        base_urls=(),
-        hash_source="computed by the test",
-        archive_members={stem: f"gzip/{stem}.gz" for pair in stems.values() for stem in pair},
-        transposed=True,
-    )
-    monkeypatch.setitem(dataset_registry.DATASETS, "emnist-tiny", info)
+    members = {stem: f"gzip/{stem}.gz" for pair in stems.values() for stem in pair}
+    remote = (_remote("tiny.zip", archive),)
+    _register(monkeypatch, "emnist-tiny", stems, remote, archive_members=members, transposed=True)
     with _serving({"tiny.zip": archive}) as server:
         directory = download.download_dataset(
             "emnist-tiny", tmp_path / "cache", _base(server, "good")
@@ -290,3 +286,15 @@ def test_a_corrupt_cached_file_is_fetched_again(tmp_path, published):
     with _serving(published) as server:
         fetch_file(item, tmp_path, [_base(server, "good")])
     assert (tmp_path / name).read_bytes() == published[name]
+
+
+def test_progress_reports_bytes_and_only_on_a_terminal(tmp_path, published, monkeypatch):
+    name = f"{SPLIT_FILES['train'][0]}.gz"
+    seen: list[tuple[str, int, int | None]] = []
+    with _serving(published) as server:
+        item = _remote(name, published[name])
+        fetch_file(item, tmp_path, [_base(server, "good")], lambda *report: seen.append(report))
+    assert seen[-1] == (name, len(published[name]), len(published[name]))
+    assert [done for _, done, _ in seen] == sorted(done for _, done, _ in seen)
+    monkeypatch.setattr("sys.stderr.isatty", lambda: False)
+    assert download.default_progress() is None

@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="preset settings (default tutorial; see config.RECIPES); other flags override it",
     )
     train.add_argument(
-        "--data-dir", help="directory with the four MNIST IDX files (default: packaged MNIST)"
+        "--data-dir", help="directory of IDX files, identified by hash (default: packaged MNIST)"
     )
     cli_data.add_dataset_arguments(train)
     train.add_argument(
