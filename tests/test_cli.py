@@ -77,7 +77,16 @@ def test_truncated_file_is_one_line_error(tmp_path, tiny_data_dir, capsys):
 def test_evaluate_json_on_full_test_set(tiny_run, capsys):
     assert main(["evaluate", str(tiny_run), "--json", "--data-dir", str(PACKAGED_DIR)]) == 0
     metrics = json.loads(capsys.readouterr().out)
-    assert set(metrics) == {"test_loss", "test_accuracy", "per_class_accuracy", "confusion_matrix"}
+    assert set(metrics) == {
+        "test_loss",
+        "test_accuracy",
+        "per_class_accuracy",
+        "confusion_matrix",
+        "class_names",
+        "dataset",
+    }
+    assert metrics["class_names"] == [str(digit) for digit in range(10)]
+    assert metrics["dataset"] is None  # the tiny run's data is a subset no registry hash names
     confusion = np.array(metrics["confusion_matrix"])
     assert confusion.shape == (10, 10) and confusion.sum() == 10_000
     # MNIST's test set holds 980 zeros, 1135 ones, ... (the rows are the true digits)

@@ -37,3 +37,16 @@ def test_report_lists_every_class():
     assert [row[0] for row in rows] == list(range(10))  # one row per true digit, in order
     assert [row[1:] for row in rows] == metrics["confusion_matrix"]
     assert rows[7][1 + 1] == 2 and rows[4][1 + 9] == 1 and rows[4][1 + 4] == 1
+
+
+def test_report_names_the_classes_of_non_digit_data():
+    labels = np.arange(10)
+    names = ["T-shirt/top", "Trouser", *(f"c{index}" for index in range(2, 10))]
+    predicted = labels.copy()
+    predicted[1] = 0  # the trouser read as a T-shirt
+    metrics = metrics_from_probabilities(np.eye(10)[predicted], labels)
+    lines = format_report({**metrics, "class_names": names}).splitlines()
+    per_class = lines[lines.index("per-class accuracy:") + 1]
+    assert "T-shirt/top: 1.0000" in per_class and "Trouser: 0.0000" in per_class
+    header = next(line for line in lines if line.startswith("confusion matrix"))
+    assert "rows: true class" in header and "1 = Trouser" in header

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import shutil
 import struct
 import zlib
 from pathlib import Path
@@ -291,3 +292,25 @@ def test_realistic_images_accuracy_vs_naive_resize(tutorial_run, mnist, tmp_path
     rendering_loss = figures["rotated_mnist_sources"] - figures["accuracy_mnist_digits"]
     assert rendering_loss <= RENDERING_LOSS_MAX, figures
     assert figures["accuracy"] - figures["naive_resize_accuracy"] >= NAIVE_MARGIN_MIN, figures
+
+
+def test_a_run_on_non_digit_data_resizes_plainly_and_names_classes(tiny_run, tmp_path, capsys):
+    """Digit preprocessing (crop, thicken, centre) is for digits: other data is only resized."""
+    run = shutil.copytree(tiny_run, tmp_path / "fashion-run")
+    document = json.loads((run / "config.json").read_text())
+    names = ["T-shirt/top", *(f"class {index}" for index in range(1, 10))]
+    document["dataset"] = {"name": "fashion-mnist", "class_names": names, "identified_by": "x"}
+    (run / "config.json").write_text(json.dumps(document))
+    picture = np.zeros((56, 56), dtype=np.uint8)
+    picture[::2] = 255  # stripes a digit cropper would crop and centre; a resize averages them
+    image = tmp_path / "stripes.png"
+    Image.fromarray(picture).save(image)
+    predictor = Predictor.from_dir(run)
+    (result,) = predict_files(predictor, [image], save_preprocessed=tmp_path / "seen")
+    seen = np.asarray(Image.open(result["preprocessed"])) / 255
+    np.testing.assert_allclose(seen, 0.5, atol=1 / 255)  # each 2x2 box: one white row of two
+    assert main(["predict", "--run", str(run), str(image)]) == 0
+    captured = capsys.readouterr()
+    assert "only resized to 28x28" in captured.err
+    index = result["digit"]
+    assert re.search(rf"stripes.png: {index} {re.escape(names[index])} \(", captured.out)

@@ -142,3 +142,29 @@ def test_no_other_module_spells_a_run_file_name():
             if f'"{name}"' in path.read_text(encoding="utf-8"):
                 offenders.append(f"{path.name}: {name}")
     assert offenders == []
+
+
+def test_the_dataset_record_is_written_and_read(tmp_path):
+    record = {"name": "fashion-mnist", "class_names": list("abcdefghij"), "identified_by": "sha256"}
+    document = run_document(
+        TrainConfig(),
+        versions={},
+        data_source="/data",
+        data_sha256={},
+        onnx_record=None,
+        dataset=record,
+    )
+    (tmp_path / "config.json").write_text(json.dumps(document))
+    run = read_run(tmp_path)
+    assert run.dataset == record and run.class_names == tuple("abcdefghij")
+
+
+def test_a_run_from_before_the_dataset_record_is_named_by_its_data_hashes(tmp_path):
+    from mnist_cnn.data import MNIST_SHA256
+
+    for name, hashes in (("mnist", MNIST_SHA256), (None, {"x": "0" * 64})):
+        document = _document()
+        document.update(format_version=3, data_sha256=hashes)  # no "dataset" record
+        (tmp_path / "config.json").write_text(json.dumps(document))
+        run = read_run(tmp_path)
+        assert run.dataset["name"] == name and run.class_names == tuple("0123456789")

@@ -8,7 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from mnist_cnn import MnistCnnError, __version__, cli_ensemble, cli_predict, enable_onednn
+from mnist_cnn import MnistCnnError, __version__, cli_data, cli_ensemble, cli_predict, enable_onednn
 from mnist_cnn.cli_predict import EXIT_ERROR, EXIT_OK, positive_int
 from mnist_cnn.config import DATA_FORMATS, RECIPES, TrainConfig, recipe_config
 
@@ -51,8 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="preset settings (default tutorial; see config.RECIPES); other flags override it",
     )
     train.add_argument(
-        "--data-dir", help="directory with the four MNIST IDX files (default: packaged MNIST)"
+        "--data-dir", help="directory of IDX files, identified by hash (default: packaged MNIST)"
     )
+    cli_data.add_dataset_arguments(train)
     train.add_argument(
         "--data-format",
         choices=DATA_FORMATS,
@@ -87,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     cli_predict.add_serve_parser(commands)
     cli_predict.add_predict_parser(commands)
+    cli_data.add_data_parsers(commands)
     _add_report_parser(commands)
     _add_export_parser(commands)
     _add_calibrate_parser(commands)
@@ -100,7 +102,7 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
         "batch_size": args.batch_size,
         "learning_rate": args.learning_rate,
         "seed": args.seed,
-        "data_dir": args.data_dir,
+        "data_dir": cli_data.resolve_data_dir(args),
         "data_format": args.data_format,
         "limit": args.limit,
         "fast_kernels": args.fast_kernels,
@@ -225,6 +227,7 @@ COMMANDS = {
     "predict": cli_predict.run_predict,
     "report": run_report,
     "ensemble": cli_ensemble.run_ensemble,
+    **cli_data.COMMANDS,
 }
 
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
+from mnist_cnn.dataset_registry import DIGITS
 from mnist_cnn.run import CONFIG_FILE
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
@@ -143,11 +145,14 @@ def add_predict_parser(commands: argparse._SubParsersAction) -> None:
     )
 
 
-def _ranked_text(ranked: list) -> str:
-    return "  ".join(f"{digit} ({probability:.4f})" for digit, probability in ranked)
+def _ranked_text(ranked: list, class_names: Sequence[str] | None = None) -> str:
+    def label(index: int) -> str:
+        return f"{index} {class_names[index]}" if class_names else str(index)
+
+    return "  ".join(f"{label(digit)} ({probability:.4f})" for digit, probability in ranked)
 
 
-def _result_line(result: dict) -> str:
+def _result_line(result: dict, class_names: Sequence[str] | None = None) -> str:
     """`photo.jpg: 7 (0.9931)`, with --top 3 `photo.jpg: 7 (0.9931)  1 (0.0040)  2 (0.0012)`.
 
     A result whose digit is None (the model abstained) reads
@@ -160,10 +165,10 @@ def _result_line(result: dict) -> str:
         reason = result.get("reason") or "the model is not sure"
         line = f"{result['file']}: no answer ({result['confidence']:.4f}): {reason}"
         if "top" in result:
-            line += f"; most likely {_ranked_text(result['top'])}"
+            line += f"; most likely {_ranked_text(result['top'], class_names)}"
         return line
     ranked = result.get("top", [[result["digit"], result["confidence"]]])
-    return f"{result['file']}: {_ranked_text(ranked)}"
+    return f"{result['file']}: {_ranked_text(ranked, class_names)}"
 
 
 def _run_directory_among(images: list[str]) -> str | None:
@@ -191,8 +196,9 @@ def run_predict(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(results))
     else:
+        names = predictor.run.class_names
         for result in results:
-            print(_result_line(result))
+            print(_result_line(result, None if names == DIGITS else names))
     if failed:
         print(f"mnist-cnn: {failed} of {len(results)} images failed", file=sys.stderr)
     return EXIT_ERROR if failed else EXIT_OK

@@ -1,57 +1,57 @@
-"""MNIST IDX files: reading, validation and SHA-256 verification, fully offline.
+"""IDX datasets: reading, validation and identification by SHA-256, fully offline.
 
 The four canonical MNIST files travel inside the package (`datasets/mnist/`), so an installed
-mnist-cnn trains with no network. Every failure raises `DataError` naming the file and what was
-expected versus found.
+mnist-cnn trains with no network. Any other directory of IDX files is identified by its files'
+hashes against the registry (dataset_registry.py): a known dataset must match all its pinned
+hashes, unknown IDX data is checked structurally only. Every failure raises `DataError` naming
+the file and what was expected versus found.
 """
 
 from __future__ import annotations
 
-import gzip
-import hashlib
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from mnist_cnn import MnistCnnError
+from mnist_cnn.dataset_registry import (
+    DATASETS,
+    DIGITS,
+    STANDARD_FILES,
+    DatasetInfo,
+    find_by_file_names,
+    find_by_hash,
+)
+from mnist_cnn.idx import (  # noqa: F401  (re-exported: the IDX names callers use)
+    IMAGES_MAGIC,
+    LABELS_MAGIC,
+    NUM_CLASSES,
+    DataError,
+    IdxFile,
+    parse_idx,
+    parse_labels,
+    read_idx_file,
+)
 
 PACKAGED_DIR = Path(__file__).parent / "datasets" / "mnist"
-NUM_CLASSES = 10
 IMAGE_SIZE = 28
 
-# IDX magic numbers: 0x0000 + type code 0x08 (unsigned byte) + number of dimensions.
-IMAGES_MAGIC = 0x00000803
-LABELS_MAGIC = 0x00000801
-
-SPLIT_FILES = {
-    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
-}
+SPLIT_FILES = STANDARD_FILES
 
 # SHA-256 of the decompressed canonical MNIST files (shared/data/mnist/SHA256SUMS.raw): they
 # identify the data whatever the compression.
 MNIST_SHA256 = {
-    "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-    "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
-    "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-    "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    item.stem: item.raw_sha256 for item in DATASETS["mnist"].remote_files if item.raw_sha256
 }
-# Item counts of the canonical files: data of exactly this shape claims to be MNIST and is
-# verified against the pinned hashes; anything else is unknown data, checked structurally.
-MNIST_COUNTS = {"train": 60_000, "test": 10_000}
 
-GZIP_MAGIC = b"\x1f\x8b"
-
-
-class DataError(MnistCnnError):
-    """A data file is missing, malformed or not the data it claims to be."""
+# How a dataset was recognised: by its pinned hashes, by its own file names only (EMNIST's
+# members have no published hash), or not at all (unknown IDX data, checked structurally).
+BY_HASH, BY_FILE_NAMES, UNIDENTIFIED = "sha256", "file names", "none"
 
 
 @dataclass(frozen=True)
 class Split:
-    """One split: images uint8 (N, 28, 28), white digit on black; labels uint8 (N,) in 0..9."""
+    """One split: images uint8 (N, 28, 28), white on black, upright; labels uint8 (N,) 0..9."""
 
     images: np.ndarray
     labels: np.ndarray
@@ -63,111 +63,158 @@ class Dataset:
     train: Split
     test: Split
     source: str  # directory the files were read from
+    name: str | None = None  # registry name; None for unknown IDX data
+    class_names: tuple[str, ...] = DIGITS
+    identified_by: str = UNIDENTIFIED  # BY_HASH, BY_FILE_NAMES or UNIDENTIFIED
 
     @property
     def sha256(self) -> dict[str, str]:
         return {**self.train.sha256, **self.test.sha256}
 
-
-def _find_file(directory: Path, name: str) -> Path:
-    for candidate in (directory / f"{name}.gz", directory / name):
-        if candidate.is_file():
-            return candidate
-    raise DataError(f"{directory / name}[.gz]: missing (expected the MNIST file {name})")
-
-
-def _read_bytes(path: Path) -> bytes:
-    """Read a file, decompressing it when it starts with the gzip magic bytes."""
-    try:
-        raw = path.read_bytes()
-    except OSError as error:
-        raise DataError(f"{path}: cannot read ({error.strerror})") from None
-    if raw[:2] != GZIP_MAGIC:
-        return raw
-    try:
-        return gzip.decompress(raw)
-    except (EOFError, OSError, zlib.error) as error:
-        raise DataError(f"{path}: corrupt or truncated gzip data ({error})") from None
+    @property
+    def identity(self) -> dict[str, object]:
+        """What a run records about its data (run.py's `dataset` record)."""
+        return {
+            "name": self.name,
+            "class_names": list(self.class_names),
+            "identified_by": self.identified_by,
+        }
 
 
-def parse_idx(data: bytes, path: Path, *, magic: int, ndim: int) -> np.ndarray:
-    """Parse IDX bytes of unsigned bytes into an array, checking magic number and length."""
-    header_size = 4 + 4 * ndim
-    if len(data) < header_size:
-        raise DataError(
-            f"{path}: truncated header (expected at least {header_size} bytes, found {len(data)})"
-        )
-    found_magic = int.from_bytes(data[:4], "big")
-    if found_magic != magic:
-        raise DataError(
-            f"{path}: wrong magic number (expected {magic:#010x}, found {found_magic:#010x})"
-        )
-    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    expected = header_size + int(np.prod(shape, dtype=np.int64))
-    if len(data) != expected:
-        problem = "truncated data" if len(data) < expected else "trailing bytes"
-        raise DataError(
-            f"{path}: {problem} (header says shape {shape}: expected {expected} bytes, "
-            f"found {len(data)})"
-        )
-    return np.frombuffer(data, dtype=np.uint8, offset=header_size).reshape(shape)
+def _naming(directory: Path) -> dict[str, tuple[str, str]]:
+    """The split file names present: the standard ones, else one dataset's own (QMNIST...)."""
+    for files in (STANDARD_FILES, *(info.split_files for info in DATASETS.values())):
+        stems = [stem for pair in files.values() for stem in pair]
+        if all(
+            (directory / f"{stem}.gz").is_file() or (directory / stem).is_file() for stem in stems
+        ):
+            return files
+    return STANDARD_FILES  # none complete: read_idx_file names the first missing file
 
 
-def load_split(directory: Path, split: str, *, verify: bool) -> Split:
-    """Load one split from `directory`; `verify` forces the pinned MNIST hash check."""
-    image_name, label_name = SPLIT_FILES[split]
-    image_path, label_path = _find_file(directory, image_name), _find_file(directory, label_name)
-    image_bytes, label_bytes = _read_bytes(image_path), _read_bytes(label_path)
-    images = parse_idx(image_bytes, image_path, magic=IMAGES_MAGIC, ndim=3)
-    labels = parse_idx(label_bytes, label_path, magic=LABELS_MAGIC, ndim=1)
+def _split(image: IdxFile, label: IdxFile, *, transposed: bool) -> Split:
+    images = parse_idx(image.content, image.path, magic=IMAGES_MAGIC, ndim=3)
+    labels = parse_labels(label)
     if images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
         raise DataError(
-            f"{image_path}: wrong image size (expected {IMAGE_SIZE}x{IMAGE_SIZE}, "
+            f"{image.path}: wrong image size (expected {IMAGE_SIZE}x{IMAGE_SIZE}, "
             f"found {images.shape[1]}x{images.shape[2]})"
         )
     if len(images) == 0:
-        raise DataError(f"{image_path}: no images (expected at least 1, found 0)")
+        raise DataError(f"{image.path}: no images (expected at least 1, found 0)")
     if len(images) != len(labels):
         raise DataError(
-            f"{label_path}: label count does not match {image_path.name} "
+            f"{label.path}: label count does not match {image.path.name} "
             f"(expected {len(images)} labels, found {len(labels)})"
         )
     if labels.max() >= NUM_CLASSES:
         bad = int(np.argmax(labels >= NUM_CLASSES))
         raise DataError(
-            f"{label_path}: label outside 0-9 (expected 0..9, found {labels[bad]} at index {bad})"
+            f"{label.path}: label outside 0-9 (expected 0..9, found {labels[bad]} at index {bad})"
         )
-    hashes = {}
-    for name, path, data in (
-        (image_name, image_path, image_bytes),
-        (label_name, label_path, label_bytes),
-    ):
-        digest = hashlib.sha256(data).hexdigest()
-        claims_mnist = len(images) == MNIST_COUNTS[split]
-        if (verify or claims_mnist) and digest != MNIST_SHA256[name]:
-            raise DataError(
-                f"{path}: SHA-256 mismatch for the pinned MNIST file "
-                f"(expected {MNIST_SHA256[name]}, found {digest}); the file is corrupt"
-            )
-        hashes[name] = digest
+    if transposed:  # EMNIST stores each image column by column
+        images = np.ascontiguousarray(images.transpose(0, 2, 1))
+    hashes = {_stem(image.path): image.sha256, _stem(label.path): label.sha256}
     return Split(images=images, labels=labels, sha256=hashes)
 
 
-def load_mnist(data_dir: str | Path | None = None) -> Dataset:
-    """Load train and test splits from `data_dir` (gzipped or raw IDX), or the packaged MNIST.
+def _stem(path: Path) -> str:
+    return path.name.removesuffix(".gz")
 
-    The packaged files are always verified against the pinned hashes. Files in `data_dir` with
-    MNIST's exact item counts are too; other data is checked structurally only.
+
+def _identify(
+    files: dict[tuple[str, int], IdxFile], naming: dict[str, tuple[str, str]]
+) -> tuple[DatasetInfo | None, str]:
+    """The registry dataset these files are, checked against every pinned hash it has."""
+    matched = {
+        info.name: info
+        for file in files.values()
+        for digest in (file.file_sha256, file.sha256)
+        for info, _ in find_by_hash(digest)
+    }
+    if len(matched) > 1:
+        raise DataError(
+            f"{next(iter(files.values())).path.parent}: files of different datasets "
+            f"(expected the four files of one, found files of {', '.join(sorted(matched))})"
+        )
+    if not matched:
+        info = find_by_file_names({stem for pair in naming.values() for stem in pair})
+        return (info, BY_FILE_NAMES) if info is not None else (None, UNIDENTIFIED)
+    (info,) = matched.values()
+    for (split, index), file in files.items():
+        published = info.remote_file(info.split_files[split][index])
+        if published is None or file.file_sha256 == published.sha256:
+            continue
+        if published.raw_sha256 is None:
+            raise DataError(
+                f"{file.path}: SHA-256 mismatch for the pinned {info.name} file "
+                f"{published.name} (expected {published.sha256}, found {file.file_sha256}; "
+                "no hash of its decompressed bytes is pinned, so only the published .gz "
+                "can be checked)"
+            )
+        if file.sha256 != published.raw_sha256:
+            raise DataError(
+                f"{file.path}: SHA-256 mismatch for the pinned {info.name} file "
+                f"(expected {published.raw_sha256}, found {file.sha256}); the file is corrupt "
+                f"or not {info.name}'s"
+            )
+    return info, BY_HASH
+
+
+def load_idx_dataset(data_dir: str | Path, *, expected: str | None = None) -> Dataset:
+    """Load both splits of the IDX files (gzipped or raw) in `data_dir`, identified by hash.
+
+    Files matching a registry dataset's hashes must match all of that dataset's pinned hashes;
+    unknown IDX data is checked structurally only. `expected` (a registry name) refuses any
+    other data.
     """
-    packaged = data_dir is None
-    directory = PACKAGED_DIR if packaged else Path(data_dir)
+    directory = Path(data_dir)
     if not directory.is_dir():
-        raise DataError(f"{directory}: not a directory (expected the four MNIST IDX files)")
+        raise DataError(f"{directory}: not a directory (expected the four IDX files)")
+    naming = _naming(directory)
+    files = {
+        (split, index): read_idx_file(directory, stem)
+        for split, pair in naming.items()
+        for index, stem in enumerate(pair)
+    }
+    info, identified_by = _identify(files, naming)
+    if expected is not None and (info is None or info.name != expected):
+        raise DataError(
+            f"{directory}: not the {expected} files (expected their pinned SHA-256, found "
+            f"{'files of ' + info.name if info else 'data no registry hash matches'})"
+        )
+    transposed = info is not None and info.transposed
+    splits = {
+        split: _split(files[split, 0], files[split, 1], transposed=transposed) for split in naming
+    }
     return Dataset(
-        train=load_split(directory, "train", verify=packaged),
-        test=load_split(directory, "test", verify=packaged),
+        train=splits["train"],
+        test=splits["test"],
         source=str(directory),
+        name=info.name if info else None,
+        class_names=info.class_names if info else DIGITS,
+        identified_by=identified_by,
     )
+
+
+def load_mnist(data_dir: str | Path | None = None) -> Dataset:
+    """The packaged MNIST (always verified against its pinned hashes), or `data_dir`'s data:
+    any IDX dataset, identified by hash (see load_idx_dataset)."""
+    if data_dir is None:
+        return load_idx_dataset(PACKAGED_DIR, expected="mnist")
+    return load_idx_dataset(data_dir)
+
+
+def load_split(directory: Path, split: str, *, verify: bool) -> Split:
+    """One split under the standard file names; `verify` checks the pinned MNIST hashes."""
+    image, label = (read_idx_file(directory, stem) for stem in SPLIT_FILES[split])
+    for file in (image, label):
+        if verify and file.sha256 != MNIST_SHA256[_stem(file.path)]:
+            raise DataError(
+                f"{file.path}: SHA-256 mismatch for the pinned mnist file "
+                f"(expected {MNIST_SHA256[_stem(file.path)]}, found {file.sha256})"
+            )
+    return _split(image, label, transposed=False)
 
 
 def to_model_input(images: np.ndarray, data_format: str = "channels_last") -> np.ndarray:

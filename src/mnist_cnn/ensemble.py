@@ -106,6 +106,7 @@ def ensemble(
         data_source=dataset.source,
         data_sha256=dataset.sha256,
         onnx_record=onnx_record,
+        dataset=dataset.identity,
     )
     document[ENSEMBLE_KEY] = {"members": members}
     save_run(

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mnist_cnn.data import NUM_CLASSES, Split, load_mnist, to_model_input
+from mnist_cnn.data import DIGITS, NUM_CLASSES, Split, load_mnist, to_model_input
+
+logger = logging.getLogger(__name__)
 
 # Keras clips probabilities to [epsilon, 1 - epsilon] before taking the log; so do we, so that
 # the loss here equals what model.evaluate() reports.
@@ -75,28 +78,45 @@ def predict_test_set(
     from mnist_cnn.inference import Predictor
 
     predictor = Predictor.from_dir(run_dir)
-    test = load_mnist(data_dir if data_dir is not None else predictor.run.config.data_dir).test
-    return predictor, test, predict_images(predictor, test.images)
+    dataset = load_mnist(data_dir if data_dir is not None else predictor.run.config.data_dir)
+    trained_on = predictor.run.dataset["name"]
+    if dataset.name != trained_on:
+        logger.warning(
+            "the run was trained on %s but is evaluated on %s (%s)",
+            trained_on or "unknown IDX data",
+            dataset.name or "unknown IDX data",
+            dataset.source,
+        )
+    return predictor, dataset.test, predict_images(predictor, dataset.test.images)
 
 
 def evaluate_run(run_dir: str | Path, data_dir: str | None = None) -> dict[str, Any]:
-    """Evaluate a trained run on the test split (`data_dir`'s, else the run's own)."""
-    _, test, probabilities = predict_test_set(run_dir, data_dir)
-    return metrics_from_probabilities(probabilities, test.labels)
+    """Evaluate a trained run on the test split (`data_dir`'s, else the run's own): metrics,
+    plus the run's `dataset` name and `class_names`."""
+    predictor, test, probabilities = predict_test_set(run_dir, data_dir)
+    metrics = metrics_from_probabilities(probabilities, test.labels)
+    dataset = predictor.run.dataset
+    return {**metrics, "dataset": dataset["name"], "class_names": dataset["class_names"]}
 
 
 def format_report(metrics: dict[str, Any]) -> str:
+    """Text for a terminal; classes by name when `metrics["class_names"]` is not the digits."""
+    names = tuple(metrics.get("class_names") or DIGITS)
+    kind = "digit" if names == DIGITS else "class"
     lines = [
         f"test loss: {metrics['test_loss']:.4f}",
         f"test accuracy: {metrics['test_accuracy']:.4f}",
         "per-class accuracy:",
         "  "
         + "  ".join(
-            f"{digit}: {value:.4f}" for digit, value in enumerate(metrics["per_class_accuracy"])
+            f"{name}: {value:.4f}"
+            for name, value in zip(names, metrics["per_class_accuracy"], strict=True)
         ),
-        "confusion matrix (rows: true digit, columns: predicted digit):",
-        "      " + "".join(f"{digit:>6}" for digit in range(NUM_CLASSES)),
+        f"confusion matrix (rows: true {kind}, columns: predicted {kind}"
+        + ("" if kind == "digit" else f"; {', '.join(f'{i} = {n}' for i, n in enumerate(names))}")
+        + "):",
+        "      " + "".join(f"{index:>6}" for index in range(NUM_CLASSES)),
     ]
-    for digit, row in enumerate(metrics["confusion_matrix"]):
-        lines.append(f"{digit:>6}" + "".join(f"{count:>6}" for count in row))
+    for index, row in enumerate(metrics["confusion_matrix"]):
+        lines.append(f"{index:>6}" + "".join(f"{count:>6}" for count in row))
     return "\n".join(lines)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
 from mnist_cnn import files
+from mnist_cnn.dataset_registry import DIGITS
 
 DPI = 100  # figure sizes below are in inches: pixels = inches * DPI
 GALLERY_COUNT = 24  # misclassified digits shown, most confident first
@@ -94,7 +96,16 @@ def training_curves_figure(
     return figure
 
 
-def confusion_matrix_figure(confusion: np.ndarray) -> Figure:
+def _named(class_names: Sequence[str] | None) -> tuple[str, list[str] | None]:
+    """("digit", None) for digit data, else ("class", the names) for tick labels and titles."""
+    if class_names is None or tuple(class_names) == DIGITS:
+        return "digit", None
+    return "class", list(class_names)
+
+
+def confusion_matrix_figure(
+    confusion: np.ndarray, class_names: Sequence[str] | None = None
+) -> Figure:
     """Counts in every cell; colour on a log scale so the few errors show beside the diagonal."""
     confusion = np.asarray(confusion)
     figure, axis = _new_figure(7, 6.2)
@@ -120,16 +131,24 @@ def confusion_matrix_figure(confusion: np.ndarray) -> Figure:
                     color="white" if count > threshold else "black",
                 )
     ticks = range(confusion.shape[0])
-    axis.set_xticks(ticks)
-    axis.set_yticks(ticks)
-    axis.set_xlabel("predicted digit")
-    axis.set_ylabel("true digit")
+    kind, names = _named(class_names)
+    if names:
+        axis.set_xticks(ticks, names, rotation=45, ha="right")
+        axis.set_yticks(ticks, names)
+    else:
+        axis.set_xticks(ticks)
+        axis.set_yticks(ticks)
+    axis.set_xlabel(f"predicted {kind}")
+    axis.set_ylabel(f"true {kind}")
     total, correct = int(confusion.sum()), int(np.trace(confusion))
     axis.set_title(f"Confusion matrix: {total - correct} errors in {total:,} test images")
     return figure
 
 
-def per_class_accuracy_figure(per_class: list[float], overall: float) -> Figure:
+def per_class_accuracy_figure(
+    per_class: list[float], overall: float, class_names: Sequence[str] | None = None
+) -> Figure:
+    kind, names = _named(class_names)
     figure, axis = _new_figure(8, 4.2)
     values = np.asarray(per_class, dtype=float)
     # Start the axis below the worst class so differences of a fraction of a percent show; the
@@ -140,11 +159,14 @@ def per_class_accuracy_figure(per_class: list[float], overall: float) -> Figure:
     axis.bar_label(bars, labels=[f"{value:.1%}" for value in values], fontsize=8, padding=2)
     axis.axhline(overall, color="tab:orange", linestyle="--")
     axis.set_ylim(bottom, 1.0 + 0.08 * (1.0 - bottom))
-    axis.set_xticks(range(len(values)))
-    axis.set_xlabel("true digit")
+    if names:
+        axis.set_xticks(range(len(values)), names, rotation=30, ha="right")
+    else:
+        axis.set_xticks(range(len(values)))
+    axis.set_xlabel(f"true {kind}")
     axis.yaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
     axis.set_ylabel(f"correct (axis starts at {bottom:.0%})" if bottom else "correct")
-    axis.set_title(f"Test accuracy per digit (dashed line: all digits, {overall:.2%})")
+    axis.set_title(f"Test accuracy per {kind} (dashed line: all {kind}s, {overall:.2%})")
     axis.grid(axis="y", alpha=0.3)
     return figure
 

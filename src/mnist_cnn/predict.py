@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import glob
 import io
+import logging
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -17,8 +18,10 @@ from typing import Any
 import numpy as np
 
 from mnist_cnn import files
-from mnist_cnn.data import NUM_CLASSES
+from mnist_cnn.data import DIGITS, IMAGE_SIZE, NUM_CLASSES
 from mnist_cnn.inference import Predictor
+
+logger = logging.getLogger(__name__)
 
 # Suffixes taken from a directory argument; files named one by one (or by a glob) are tried
 # whatever their suffix, and preprocess decides whether they are images.
@@ -90,6 +93,24 @@ def _preprocess(file: str) -> np.ndarray | str:
         return str(error).removeprefix(f"{file}: ")
 
 
+def _resize_plain(file: str) -> np.ndarray | str:
+    """For a run on non-digit data: the whole picture scaled to 28x28, pixel values as they
+    are (the digit preprocessing, which crops, thickens and centres ink, does not apply)."""
+    from PIL import Image
+
+    from mnist_cnn.decode import PreprocessError, load_image
+
+    try:
+        gray = load_image(file, name=file)
+    except PreprocessError as error:
+        return str(error).removeprefix(f"{file}: ")
+    # BOX averages every source pixel into the target one: no aliasing when shrinking photos.
+    scaled = Image.fromarray(gray.astype(np.float32), mode="F").resize(
+        (IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BOX
+    )
+    return np.clip(np.asarray(scaled), 0.0, 1.0).astype(np.float32)
+
+
 def _save_png(image: np.ndarray, target: Path) -> None:
     from PIL import Image
 
@@ -129,8 +150,16 @@ def predict_files(
         raise ValueError(f"top must be between 1 and {NUM_CLASSES}, got {top}")
     results: list[dict[str, Any]] = []
     images: list[np.ndarray] = []
+    prepare = _preprocess
+    if predictor.run.class_names != DIGITS:
+        prepare = _resize_plain
+        logger.warning(
+            "this run was trained on %s, not digits: images are only resized to 28x28 (give "
+            "them as its data looks: light on a dark background)",
+            predictor.run.dataset["name"] or "unknown IDX data",
+        )
     for item in expand_paths(paths):
-        outcome = item.error if item.error is not None else _preprocess(item.file)
+        outcome = item.error if item.error is not None else prepare(item.file)
         if isinstance(outcome, str):
             results.append({"file": item.file, "error": outcome})
         else:

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from mnist_cnn import files
+from mnist_cnn.dataset_registry import DIGITS
 from mnist_cnn.evaluate import metrics_from_probabilities, predict_test_set
 from mnist_cnn.plots import (
     confusion_matrix_figure,
@@ -52,11 +53,13 @@ def write_report(run_dir: str | Path, data_dir: str | None = None) -> Path:
         ),
         "confusion_matrix.png": (
             "Confusion matrix",
-            confusion_matrix_figure(np.asarray(metrics["confusion_matrix"])),
+            confusion_matrix_figure(np.asarray(metrics["confusion_matrix"]), run.class_names),
         ),
         "per_class_accuracy.png": (
             "Accuracy per digit",
-            per_class_accuracy_figure(metrics["per_class_accuracy"], metrics["test_accuracy"]),
+            per_class_accuracy_figure(
+                metrics["per_class_accuracy"], metrics["test_accuracy"], run.class_names
+            ),
         ),
         "misclassified.png": (
             "Most confidently misclassified test digits",
@@ -66,7 +69,8 @@ def write_report(run_dir: str | Path, data_dir: str | None = None) -> Path:
     for name, (_, figure) in figures.items():
         save_png(figure, out / name)
 
-    lines = [f"# Evaluation report: {run.path.name}", "", *_headline(metrics, trained, config)]
+    headline = _headline(metrics, trained, config, run.dataset)
+    lines = [f"# Evaluation report: {run.path.name}", "", *headline]
     versions = run.document.get("versions", {})
     if versions:
         listed = ", ".join(f"{name} {value}" for name, value in versions.items())
@@ -78,7 +82,9 @@ def write_report(run_dir: str | Path, data_dir: str | None = None) -> Path:
     return target
 
 
-def _headline(metrics: dict[str, Any], trained: dict[str, Any], config: Any) -> list[str]:
+def _headline(
+    metrics: dict[str, Any], trained: dict[str, Any], config: Any, dataset: dict[str, Any]
+) -> list[str]:
     total = int(np.sum(metrics["confusion_matrix"]))
     correct = int(np.trace(np.asarray(metrics["confusion_matrix"])))
     rows = [
@@ -86,6 +92,7 @@ def _headline(metrics: dict[str, Any], trained: dict[str, Any], config: Any) -> 
         "| --- | --- |",
         f"| test accuracy | {metrics['test_accuracy']:.2%} ({correct:,} of {total:,}) |",
         f"| test loss | {metrics['test_loss']:.4f} |",
+        f"| dataset | {dataset['name'] or 'unknown IDX data'} |",
         f"| recipe | {config.recipe}: {config.epochs} epoch(s), batch {config.batch_size}, "
         f"Adam learning rate {config.learning_rate:g}, seed {config.seed} |",
     ]
@@ -98,5 +105,9 @@ def _headline(metrics: dict[str, Any], trained: dict[str, Any], config: Any) -> 
             + (f" ({speed:,.0f} images/s) |" if speed else " |")
         )
     worst = int(np.argmin(metrics["per_class_accuracy"]))
-    rows.append(f"| weakest digit | {worst} ({metrics['per_class_accuracy'][worst]:.2%} correct) |")
+    names = dataset["class_names"]
+    kind = "digit" if tuple(names) == DIGITS else "class"
+    rows.append(
+        f"| weakest {kind} | {names[worst]} ({metrics['per_class_accuracy'][worst]:.2%} correct) |"
+    )
     return rows

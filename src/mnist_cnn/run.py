@@ -21,6 +21,7 @@ from typing import Any
 
 from mnist_cnn import MnistCnnError, __version__, files
 from mnist_cnn.config import TrainConfig
+from mnist_cnn.dataset_registry import DIGITS, find_by_hash
 
 MODEL_FILE = "model.keras"
 ONNX_FILE = "model.onnx"
@@ -35,7 +36,9 @@ ENSEMBLE_KEY = "ensemble"  # config.json's record of an ensemble's members (ense
 # Version 3 adds, after `mnist-cnn calibrate`, a `calibration` record (temperature, ECE) and
 # an `abstention` record (the "not a digit" and "not sure" thresholds), and model.onnx has a
 # second output, the logits. Version 2 runs still read.
-FORMAT_VERSION = 3
+# Version 4 adds a `dataset` record: {"name" (registry name, null for unknown IDX data),
+# "class_names", "identified_by"}. Older runs read as digits 0-9, named by their data hashes.
+FORMAT_VERSION = 4
 
 
 class ModelLoadError(MnistCnnError):
@@ -75,6 +78,31 @@ class Run:
         """`{"members": [{"run", "model_sha256", "seed", "test_accuracy"}, ...]}` or None."""
         record = self.document.get(ENSEMBLE_KEY)
         return record if isinstance(record, dict) else None
+
+    @property
+    def dataset(self) -> dict[str, Any]:
+        """`{"name", "class_names", "identified_by"}`: what the run was trained on. Runs from
+        before the record name it from their data hashes (every one matching one dataset)."""
+        record = self.document.get("dataset")
+        names = record.get("class_names") if isinstance(record, dict) else None
+        if isinstance(names, list) and len(names) == len(DIGITS):
+            return {**record, "class_names": [str(name) for name in names]}
+        hashes = self.document.get("data_sha256")
+        found = {
+            info.name
+            for digest in (hashes.values() if isinstance(hashes, dict) else ())
+            for info, _ in find_by_hash(str(digest))
+        }
+        name = found.pop() if len(found) == 1 else None
+        return {
+            "name": name,
+            "class_names": list(DIGITS),
+            "identified_by": "sha256" if name else "none",
+        }
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return tuple(self.dataset["class_names"])
 
     @property
     def report_dir(self) -> Path:
@@ -170,8 +198,9 @@ def run_document(
     data_source: str,
     data_sha256: dict[str, str],
     onnx_record: dict[str, Any] | None,
+    dataset: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The contents of config.json for a new run."""
+    """The contents of config.json for a new run; `dataset` is data.Dataset.identity."""
     document: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "config": config.to_dict(),
@@ -182,6 +211,8 @@ def run_document(
         "data_source": data_source,
         "data_sha256": data_sha256,
     }
+    if dataset is not None:
+        document["dataset"] = dataset
     if onnx_record is not None:
         document["onnx"] = onnx_record
     return document

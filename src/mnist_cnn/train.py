@@ -218,6 +218,7 @@ def train(
         data_source=dataset.source,
         data_sha256=dataset.sha256,
         onnx_record=onnx_record,
+        dataset=dataset.identity,
     )
     save_run(
         output_dir,
