@@ -3,8 +3,10 @@
 This module is the one owner of the format: nobody else spells a run file's name. A run holds
 `model.keras` (Keras), `model.onnx` (ONNX Runtime, what predict and serve load), `config.json`
 (every setting, the format version, library versions, data and model hashes), `metrics.json`,
-`history.csv` (per epoch) and `batches.csv` (every `log_every` batches). No Keras import here:
-reading a run for predict or serve must not load TensorFlow.
+`history.csv` (per epoch) and `batches.csv` (every `log_every` batches). While a run is
+unfinished it holds only `checkpoint/`: the started run's config.json (so `train --resume DIR`
+knows the recipe) and checkpoint.py's files; save_run removes it once the run is complete.
+No Keras import here: reading a run for predict or serve must not load TensorFlow.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import hashlib
 import io
 import json
 import platform
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +32,9 @@ METRICS_FILE = "metrics.json"
 HISTORY_FILE = "history.csv"
 BATCHES_FILE = "batches.csv"
 REPORT_DIR = "report"
+CHECKPOINT_DIR = "checkpoint"  # an unfinished run's state; gone once the run is saved
+CHECKPOINT_FILE = "latest.npz"  # the newest complete checkpoint
+PREVIOUS_CHECKPOINT_FILE = "previous.npz"  # the one before it, kept in case the newest is bad
 # Version 1: runs before `format_version` existed (no ONNX record, data_dir as given).
 # Version 2: `onnx` record (SHA-256 and the check against Keras), data_dir absolute.
 # Version 3 adds, after `mnist-cnn calibrate`, a `calibration` record (temperature, ECE) and
@@ -163,8 +169,10 @@ def run_document(
     data_source: str,
     data_sha256: dict[str, str],
     onnx_record: dict[str, Any] | None,
+    resumed: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The contents of config.json for a new run."""
+    """The contents of config.json for a new run; `resumed` lists where an interrupted run was
+    continued (`{"epoch", "step"}`: the 1-based epoch and the batches of it already done)."""
     document: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "config": config.to_dict(),
@@ -177,7 +185,37 @@ def run_document(
     }
     if onnx_record is not None:
         document["onnx"] = onnx_record
+    if resumed:
+        document["resumed"] = resumed
     return document
+
+
+def checkpoint_dir(run_dir: str | Path) -> Path:
+    return Path(run_dir) / CHECKPOINT_DIR
+
+
+def write_started_run(run_dir: str | Path, document: dict[str, Any]) -> None:
+    """Record, before training, the config document of a run so that it can be resumed."""
+    directory = checkpoint_dir(run_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    files.write_json(directory / CONFIG_FILE, document)
+
+
+def read_started_run(run_dir: str | Path) -> tuple[TrainConfig, dict[str, Any]]:
+    """(config, document) of the unfinished run in `run_dir`; MnistCnnError if there is none."""
+    run_dir = Path(run_dir)
+    if (run_dir / CONFIG_FILE).is_file():
+        raise MnistCnnError(f"{run_dir}: the run is complete ({CONFIG_FILE}): nothing to resume")
+    path = checkpoint_dir(run_dir) / CONFIG_FILE
+    document = _read_json_object(path)
+    if not isinstance(document.get("config"), dict):
+        raise MnistCnnError(
+            f"{path}: missing or unreadable: {run_dir} is not a run started by 'mnist-cnn train'"
+        )
+    try:
+        return TrainConfig.from_dict(document["config"]), document
+    except (TypeError, MnistCnnError) as error:
+        raise MnistCnnError(f"{path}: bad config ({error})") from None
 
 
 def save_run(
@@ -213,6 +251,7 @@ def save_run(
     elif stale_onnx.exists():  # an --overwrite of an older run: its ONNX is another model
         stale_onnx.unlink()
     files.write_json(output_dir / CONFIG_FILE, document)
+    shutil.rmtree(checkpoint_dir(output_dir), ignore_errors=True)  # the run is complete
 
 
 def record_calibration(run: Run, calibration: dict[str, Any], abstention: dict[str, Any]) -> None:
