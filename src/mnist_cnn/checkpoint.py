@@ -19,6 +19,7 @@ import os
 import shutil
 import tempfile
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,7 +73,7 @@ def variables_of(model: keras.Model) -> dict[str, list]:
 
 def capture(model: keras.Model, epoch: int, step: int, **records: Any) -> TrainingState:
     values = {
-        group: [keras.ops.convert_to_numpy(variable) for variable in variables]
+        group: [variable.numpy() for variable in variables]
         for group, variables in variables_of(model).items()
     }
     return TrainingState(epoch=epoch, step=step, values=values, **records)
@@ -171,7 +172,7 @@ def read_checkpoint(path: Path) -> TrainingState:
         )
     except FileNotFoundError:
         raise CheckpointError(f"{path}: missing") from None
-    except (OSError, ValueError, KeyError, TypeError) as error:  # zip, JSON or member errors
+    except (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as error:
         message = f"{path}: damaged checkpoint ({type(error).__name__}: {error})"
         raise CheckpointError(message) from None
 
@@ -250,7 +251,7 @@ class Checkpointer(keras.callbacks.Callback):
         return self.seconds_before + time.perf_counter() - self.started
 
     def _steps_done(self) -> int:
-        return int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+        return int(self.model.optimizer.iterations)
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         if self.every:

@@ -39,19 +39,19 @@ class EpochLines(keras.callbacks.Callback):
         self,
         epochs: int,
         steps_per_epoch: int,
-        interval: float = LINE_SECONDS,
+        interval: float | None = None,  # None: LINE_SECONDS
         stream: TextIO | None = None,
     ) -> None:
         super().__init__()
         self.epochs = epochs
         self.steps_per_epoch = steps_per_epoch
-        self.interval = interval
+        self.interval = LINE_SECONDS if interval is None else interval
         self.stream = stream
         self.epoch = 0
         self.epoch_started = self.last_line = time.monotonic()
 
     def _write(self, logs: dict | None) -> None:
-        steps_done = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+        steps_done = int(self.model.optimizer.iterations)
         step = steps_done - self.epoch * self.steps_per_epoch
         values = "".join(f", {key} {float(value):.4f}" for key, value in (logs or {}).items())
         seconds = time.monotonic() - self.epoch_started

@@ -61,7 +61,7 @@ class BatchLogger(keras.callbacks.Callback):
         self.epoch = epoch
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        steps_done = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+        steps_done = int(self.model.optimizer.iterations)
         if logs and steps_done >= self.next_log:
             self.rows.append(
                 {
@@ -150,14 +150,13 @@ def train(
         check_output_dir(output_dir, overwrite)
     if dataset is None:
         dataset = load_mnist(config.data_dir)
-    document = run_document(
-        config,
-        versions=runtime.library_versions(),
-        data_source=dataset.source,
-        data_sha256=dataset.sha256,
-        onnx_record=None,
-    )
-    state, resumed = start_or_resume(output_dir, document, resume)
+    described = {
+        "versions": runtime.library_versions(),
+        "data_source": dataset.source,
+        "data_sha256": dataset.sha256,
+    }
+    started = run_document(config, **described, onnx_record=None)
+    state, resumed = start_or_resume(output_dir, started, resume)
     runtime.configure(config.seed)
 
     train_images, train_labels = held_out_split(dataset, config)[0]
@@ -228,14 +227,7 @@ def train(
     except ExportError as error:  # the Keras model is still good: save the run without it
         logger.warning("%s; the run is saved without model.onnx (predict uses Keras)", error)
         onnx_data, onnx_record = None, None
-    document = run_document(
-        config,
-        versions=runtime.library_versions(),
-        data_source=dataset.source,
-        data_sha256=dataset.sha256,
-        onnx_record=onnx_record,
-        resumed=resumed,
-    )
+    document = run_document(config, **described, onnx_record=onnx_record, resumed=resumed)
     save_run(
         output_dir,
         save_model=model.save,
