@@ -181,6 +181,8 @@ def test_an_interrupted_run_resumes_mid_epoch_to_the_same_model(
     with pytest.raises(KeyboardInterrupt):
         train(config, tmp_path / "resumed", verbose=0, callbacks=[Interrupt(interrupt_at)])
     assert not (tmp_path / "resumed" / "config.json").exists()  # not taken for a complete run
+    with pytest.raises(MnistCnnError, match="interrupted run: finish it with .*--resume"):
+        train(config, tmp_path / "resumed", verbose=0)
     resumed = resume_run(tmp_path / "resumed", verbose=0)
     assert {p.name for p in (tmp_path / "resumed").iterdir()} == RUN_FILES  # no checkpoint left
     for key in ("test_loss", "test_accuracy", "per_class_accuracy", "confusion_matrix"):

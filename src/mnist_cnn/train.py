@@ -28,7 +28,7 @@ from mnist_cnn.export import ExportError, onnx_model
 from mnist_cnn.fit_epochs import fit_epochs, steps_per_epoch
 from mnist_cnn.model import build_model
 from mnist_cnn.progress import progress_callbacks
-from mnist_cnn.run import read_started_run, run_document, save_run
+from mnist_cnn.run import checkpoint_dir, read_started_run, run_document, save_run
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +92,11 @@ def held_out_split(
 def check_output_dir(output_dir: Path, overwrite: bool) -> None:
     if output_dir.exists() and not output_dir.is_dir():
         raise MnistCnnError(f"{output_dir}: exists and is not a directory")
+    if checkpoint_dir(output_dir).is_dir() and not overwrite:
+        raise MnistCnnError(
+            f"{output_dir}: holds an interrupted run: finish it with 'mnist-cnn train --resume "
+            f"{output_dir}', or pass --overwrite to start again"
+        )
     if output_dir.is_dir() and any(output_dir.iterdir()) and not overwrite:
         raise MnistCnnError(
             f"{output_dir}: directory is not empty (pass --overwrite to replace its run)"
