@@ -193,3 +193,28 @@ def test_an_interrupted_run_resumes_mid_epoch_to_the_same_model(
     assert "resumed" not in read_run(tmp_path / "whole").document
     with pytest.raises(MnistCnnError, match="complete.*nothing to resume"):
         resume_run(tmp_path / "resumed")
+
+
+def test_a_run_killed_after_its_last_epoch_resumes_to_the_same_model(
+    tmp_path, tiny_data_dir, monkeypatch
+):
+    """Interrupted while evaluating: the last epoch's checkpoint is all that is left to load."""
+    import mnist_cnn.train as train_module
+
+    config = TrainConfig(data_dir=str(tiny_data_dir), limit=128, epochs=2, seed=5)
+    whole = train(config, tmp_path / "whole", verbose=0)
+    evaluate = train_module.evaluate_model
+
+    def crash(*arguments, **keywords):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_module, "evaluate_model", crash)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "resumed", verbose=0)
+    monkeypatch.setattr(train_module, "evaluate_model", evaluate)
+    resumed = resume_run(tmp_path / "resumed", verbose=0)
+    assert resumed.metrics["test_loss"] == whole.metrics["test_loss"]
+    assert read_run(tmp_path / "resumed").document["resumed"] == [{"epoch": 3, "step": 0}]
+    assert (tmp_path / "resumed" / "history.csv").read_text() == (
+        tmp_path / "whole" / "history.csv"
+    ).read_text()

@@ -172,7 +172,8 @@ def run_document(
     resumed: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The contents of config.json for a new run; `resumed` lists where an interrupted run was
-    continued (`{"epoch", "step"}`: the 1-based epoch and the batches of it already done)."""
+    continued (`{"epoch", "step"}`: the 1-based epoch and the batches of it already done;
+    epoch `epochs + 1` when only the evaluation and the save were left)."""
     document: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "config": config.to_dict(),
