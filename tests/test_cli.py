@@ -63,6 +63,17 @@ def test_train_prints_loss_and_accuracy(tmp_path, tiny_data_dir, capsys):
     assert (output / "model.keras").is_file()
 
 
+def test_resume_takes_no_training_flags_and_needs_a_started_run(tmp_path, capsys):
+    assert main(["train", "--resume", str(tmp_path), "--epochs", "3"]) == 1
+    assert "drop --epochs" in capsys.readouterr().err
+    assert main(["train", "--resume", str(tmp_path), "--batch-size", "8"]) == 1
+    assert "drop --batch-size" in capsys.readouterr().err
+    assert main(["train", "--resume", str(tmp_path)]) == 1  # nothing was started there
+    assert "not a run started by 'mnist-cnn train'" in capsys.readouterr().err
+    assert main(["train", "--resume", str(tmp_path), "--output", str(tmp_path)]) == 2
+    assert "not allowed with" in capsys.readouterr().err
+
+
 def test_truncated_file_is_one_line_error(tmp_path, tiny_data_dir, capsys):
     path = tiny_data_dir / "t10k-labels-idx1-ubyte.gz"
     path.write_bytes(path.read_bytes()[:20])

@@ -9,9 +9,10 @@ import pytest
 
 from mnist_cnn import export
 from mnist_cnn.cli import main
+from mnist_cnn.files import sha256_file
 from mnist_cnn.inference import keras_call, load_keras_model, verify
 from mnist_cnn.onnx_backend import BackendError, onnx_session, session_call
-from mnist_cnn.run import FORMAT_VERSION, read_run, sha256_file
+from mnist_cnn.run import FORMAT_VERSION, read_run
 
 
 def keras_probabilities(run_dir, images):

@@ -132,6 +132,9 @@ def test_no_other_module_spells_a_run_file_name():
         run_module.METRICS_FILE,
         run_module.HISTORY_FILE,
         run_module.BATCHES_FILE,
+        run_module.CHECKPOINT_DIR,
+        run_module.CHECKPOINT_FILE,
+        run_module.PREVIOUS_CHECKPOINT_FILE,
     ]
     source_dir = pathlib.Path(run_module.__file__).parent
     offenders = []

@@ -3,6 +3,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import keras
 import pytest
 
 from mnist_cnn import MnistCnnError
@@ -10,7 +11,7 @@ from mnist_cnn.config import TrainConfig
 from mnist_cnn.data import PACKAGED_DIR
 from mnist_cnn.evaluate import evaluate_run
 from mnist_cnn.run import FORMAT_VERSION, read_run
-from mnist_cnn.train import train
+from mnist_cnn.train import resume_run, train
 
 RUN_FILES = {
     "model.keras",
@@ -138,3 +139,82 @@ def test_held_out_images_must_leave_some_to_train_on(tmp_path, tiny_data_dir):
     config = TrainConfig(data_dir=str(tiny_data_dir), validation_images=512)
     with pytest.raises(MnistCnnError, match="leaves no training images"):
         train(config, tmp_path / "run", verbose=0)
+
+
+class Interrupt(keras.callbacks.Callback):
+    """Stops training, as a crash would, once the optimizer has taken `steps` steps."""
+
+    def __init__(self, steps: int) -> None:
+        super().__init__()
+        self.steps = steps
+
+    def on_train_batch_end(self, batch, logs=None):
+        if int(self.model.optimizer.iterations) >= self.steps:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize(
+    ("recipe", "batch_size", "interrupt_at", "resumed_at"),
+    [
+        # 8 batches an epoch, a checkpoint every 3: the one at step 12 is batch 4 of epoch 2
+        ("tutorial", 32, 14, {"epoch": 2, "step": 4}),
+        # augmentation's random draws, 8 batches per compiled call, 16 batches an epoch:
+        # callbacks come every 8 steps, so the checkpoint at step 24 is batch 8 of epoch 2
+        ("best", 16, 30, {"epoch": 2, "step": 8}),
+    ],
+)
+def test_an_interrupted_run_resumes_mid_epoch_to_the_same_model(
+    tmp_path, tiny_data_dir, recipe, batch_size, interrupt_at, resumed_at
+):
+    from mnist_cnn.config import recipe_config
+
+    config = recipe_config(
+        recipe,
+        data_dir=str(tiny_data_dir),
+        limit=256,
+        epochs=2,
+        batch_size=batch_size,
+        checkpoint_every=3,
+        log_every=2,
+    )
+    whole = train(config, tmp_path / "whole", verbose=0)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "resumed", verbose=0, callbacks=[Interrupt(interrupt_at)])
+    assert not (tmp_path / "resumed" / "config.json").exists()  # not taken for a complete run
+    with pytest.raises(MnistCnnError, match="interrupted run: finish it with .*--resume"):
+        train(config, tmp_path / "resumed", verbose=0)
+    resumed = resume_run(tmp_path / "resumed", verbose=0)
+    assert {p.name for p in (tmp_path / "resumed").iterdir()} == RUN_FILES  # no checkpoint left
+    for key in ("test_loss", "test_accuracy", "per_class_accuracy", "confusion_matrix"):
+        assert resumed.metrics[key] == whole.metrics[key], key
+    for name in ("history.csv", "batches.csv"):
+        assert (tmp_path / "resumed" / name).read_text() == (tmp_path / "whole" / name).read_text()
+    assert read_run(tmp_path / "resumed").document["resumed"] == [resumed_at]
+    assert "resumed" not in read_run(tmp_path / "whole").document
+    with pytest.raises(MnistCnnError, match="complete.*nothing to resume"):
+        resume_run(tmp_path / "resumed")
+
+
+def test_a_run_killed_after_its_last_epoch_resumes_to_the_same_model(
+    tmp_path, tiny_data_dir, monkeypatch
+):
+    """Interrupted while evaluating: the last epoch's checkpoint is all that is left to load."""
+    import mnist_cnn.train as train_module
+
+    config = TrainConfig(data_dir=str(tiny_data_dir), limit=128, epochs=2, seed=5)
+    whole = train(config, tmp_path / "whole", verbose=0)
+    evaluate = train_module.evaluate_model
+
+    def crash(*arguments, **keywords):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_module, "evaluate_model", crash)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "resumed", verbose=0)
+    monkeypatch.setattr(train_module, "evaluate_model", evaluate)
+    resumed = resume_run(tmp_path / "resumed", verbose=0)
+    assert resumed.metrics["test_loss"] == whole.metrics["test_loss"]
+    assert read_run(tmp_path / "resumed").document["resumed"] == [{"epoch": 3, "step": 0}]
+    assert (tmp_path / "resumed" / "history.csv").read_text() == (
+        tmp_path / "whole" / "history.csv"
+    ).read_text()

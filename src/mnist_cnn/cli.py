@@ -30,7 +30,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     defaults = TrainConfig()
     train = commands.add_parser("train", help="train a model and evaluate it on the test set")
-    train.add_argument("--output", "-o", required=True, help="run directory to write")
+    where = train.add_mutually_exclusive_group(required=True)
+    where.add_argument("--output", "-o", help="run directory to write")
+    where.add_argument(
+        "--resume", metavar="DIR", help="finish the interrupted run in DIR, as it was started"
+    )
     train.add_argument("--overwrite", action="store_true", help="replace a non-empty --output")
     train.add_argument(
         "--epochs", type=positive_int, help=f"passes over the data (default {defaults.epochs})"
@@ -77,6 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
         "floating-point path (on in the fast and best recipes, off in tutorial)",
     )
     train.add_argument(
+        "--checkpoint-every",
+        type=int,
+        metavar="STEPS",
+        help="save the training state every STEPS batches and at each epoch end, for --resume "
+        f"(default {defaults.checkpoint_every}; 0: epoch ends only)",
+    )
+    train.add_argument(
         "--no-report", action="store_true", help="skip writing DIR/report/ after training"
     )
 
@@ -96,8 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _train_config(args: argparse.Namespace) -> TrainConfig:
-    overrides = {
+def _train_overrides(args: argparse.Namespace) -> dict:
+    return {
         "epochs": args.epochs,
         "batch_size": args.batch_size,
         "learning_rate": args.learning_rate,
@@ -107,17 +118,33 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
         "limit": args.limit,
         "fast_kernels": args.fast_kernels,
         "validation_images": args.validation_images,
+        "checkpoint_every": args.checkpoint_every,
     }
-    return recipe_config(args.recipe, **overrides)
+
+
+def _train_config(args: argparse.Namespace) -> TrainConfig:
+    return recipe_config(args.recipe, **_train_overrides(args))
 
 
 def run_train(args: argparse.Namespace) -> int:
-    config = _train_config(args)
+    if args.resume:  # the settings DIR was started with: training flags would contradict them
+        from mnist_cnn.run import read_started_run
+
+        overrides = _train_overrides(args).items()
+        given = [f"--{key.replace('_', '-')}" for key, value in overrides if value is not None]
+        if given:
+            raise MnistCnnError(f"--resume continues {args.resume} as started: drop {given[0]}")
+        config = read_started_run(args.resume)[0]
+    else:
+        config = _train_config(args)
     if config.fast_kernels:
         enable_onednn()  # before the import below loads TensorFlow
-    from mnist_cnn.train import train
+    from mnist_cnn.train import resume_run, train
 
-    result = train(config, args.output, overwrite=args.overwrite)
+    if args.resume:
+        result = resume_run(args.resume)
+    else:
+        result = train(config, args.output, overwrite=args.overwrite)
     print(f"test loss: {result.metrics['test_loss']:.4f}")
     print(f"test accuracy: {result.metrics['test_accuracy']:.4f}")
     print(f"train time: {result.metrics['train_seconds']:.1f} s; run saved to {result.output_dir}")

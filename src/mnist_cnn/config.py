@@ -50,6 +50,11 @@ class TrainConfig:
     # for channels_first: 1.6-2.2x faster here. Off for the tutorial: with another floating-point
     # path its seed would train a different model from the one its figures were measured on.
     fast_kernels: bool = False
+    # Save the training state every N batches and at each epoch end, so that `train --resume`
+    # loses at most N batches (0: epoch ends only). A save writes 39 MB (the weights and
+    # Adam's two moments) in 0.1-0.2 s on the 2-core dev machine: every 500 batches is 4
+    # saves per tutorial epoch of 1,875 batches, about 1% of its time.
+    checkpoint_every: int = 500
 
     def __post_init__(self) -> None:
         checks = [
@@ -59,6 +64,10 @@ class TrainConfig:
             (self.seed >= 0, f"seed must be >= 0, got {self.seed}"),
             (self.limit is None or self.limit >= 1, f"limit must be >= 1, got {self.limit}"),
             (self.log_every >= 1, f"log_every must be >= 1, got {self.log_every}"),
+            (
+                self.checkpoint_every >= 0,
+                f"checkpoint_every must be >= 0, got {self.checkpoint_every}",
+            ),
             (
                 self.schedule in SCHEDULES,
                 f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}",

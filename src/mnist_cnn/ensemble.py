@@ -19,8 +19,9 @@ from mnist_cnn import MnistCnnError, runtime
 from mnist_cnn.data import load_mnist
 from mnist_cnn.evaluate import evaluate_model
 from mnist_cnn.export import onnx_model_or_none
+from mnist_cnn.files import sha256_file
 from mnist_cnn.inference import load_keras_model
-from mnist_cnn.run import ENSEMBLE_KEY, Run, read_run, run_document, save_run, sha256_file
+from mnist_cnn.run import ENSEMBLE_KEY, Run, read_run, run_document, save_run
 from mnist_cnn.train import check_output_dir
 
 logger = logging.getLogger(__name__)

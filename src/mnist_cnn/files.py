@@ -1,11 +1,13 @@
 """Atomic writes: a temporary file in the same directory, fsync, then rename over the target.
 
-A crash mid-save leaves the previous file (or none), never a half-written one.
+A crash mid-save leaves the previous file (or none), never a half-written one. Also the two
+reads every run file needs: a JSON object, tolerant of a missing file, and a SHA-256.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -52,3 +54,20 @@ def save_with(target: str | Path, save: Callable[[Path], None]) -> None:
     """Let `save(path)` (e.g. `model.save`) write a temporary file, then move it into place."""
     with atomic_path(target) as temporary:
         save(temporary)
+
+
+def read_json_object(path: Path) -> dict[str, Any]:
+    """A JSON file holding an object; {} when it is missing, unreadable or not an object."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

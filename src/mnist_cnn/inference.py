@@ -17,6 +17,7 @@ import numpy as np
 from mnist_cnn import calibrate
 from mnist_cnn.abstain import Abstention, Answer
 from mnist_cnn.data import IMAGE_SIZE, NUM_CLASSES, PACKAGED_DIR, load_split, to_model_input
+from mnist_cnn.files import sha256_file
 from mnist_cnn.onnx_backend import (
     BackendError,
     Call,
@@ -26,7 +27,7 @@ from mnist_cnn.onnx_backend import (
     session_call,
     session_logits_call,
 )
-from mnist_cnn.run import ModelLoadError, Run, read_run, sha256_file
+from mnist_cnn.run import ModelLoadError, Run, read_run
 
 # Largest |ONNX Runtime - Keras| allowed on any probability: fp32 reorderings differ by ~1e-7.
 TOLERANCE = 1e-5

@@ -3,8 +3,10 @@
 This module is the one owner of the format: nobody else spells a run file's name. A run holds
 `model.keras` (Keras), `model.onnx` (ONNX Runtime, what predict and serve load), `config.json`
 (every setting, the format version, library versions, data and model hashes), `metrics.json`,
-`history.csv` (per epoch) and `batches.csv` (every `log_every` batches). No Keras import here:
-reading a run for predict or serve must not load TensorFlow.
+`history.csv` (per epoch) and `batches.csv` (every `log_every` batches). While a run is
+unfinished it holds only `checkpoint/`: the started run's config.json (so `train --resume DIR`
+knows the recipe) and checkpoint.py's files; save_run removes it once the run is complete.
+No Keras import here: reading a run for predict or serve must not load TensorFlow.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import hashlib
 import io
 import json
 import platform
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +34,9 @@ HISTORY_FILE = "history.csv"
 BATCHES_FILE = "batches.csv"
 REPORT_DIR = "report"
 ENSEMBLE_KEY = "ensemble"  # config.json's record of an ensemble's members (ensemble.py)
+CHECKPOINT_DIR = "checkpoint"  # an unfinished run's state; gone once the run is saved
+CHECKPOINT_FILE = "latest.npz"  # the newest complete checkpoint
+PREVIOUS_CHECKPOINT_FILE = "previous.npz"  # the one before it, kept in case the newest is bad
 # Version 1: runs before `format_version` existed (no ONNX record, data_dir as given).
 # Version 2: `onnx` record (SHA-256 and the check against Keras), data_dir absolute.
 # Version 3 adds, after `mnist-cnn calibrate`, a `calibration` record (temperature, ECE) and
@@ -120,21 +126,13 @@ class Run:
 
     def metrics(self) -> dict[str, Any]:
         """metrics.json as saved by train ({} when missing or unreadable: older or partial runs)."""
-        return _read_json_object(self.path / METRICS_FILE)
+        return files.read_json_object(self.path / METRICS_FILE)
 
     def history_rows(self) -> list[dict[str, float]]:
         return read_csv_rows(self.path / HISTORY_FILE)
 
     def batch_rows(self) -> list[dict[str, float]]:
         return read_csv_rows(self.path / BATCHES_FILE)
-
-
-def _read_json_object(path: Path) -> dict[str, Any]:
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return document if isinstance(document, dict) else {}
 
 
 def read_csv_rows(path: Path) -> list[dict[str, float]]:
@@ -152,14 +150,6 @@ def csv_text(rows: list[dict[str, Any]]) -> str:
         writer.writeheader()
         writer.writerows(rows)
     return buffer.getvalue()
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def read_run(run_dir: str | Path) -> Run:
@@ -199,8 +189,12 @@ def run_document(
     data_sha256: dict[str, str],
     onnx_record: dict[str, Any] | None,
     dataset: dict[str, Any] | None = None,
+    resumed: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The contents of config.json for a new run; `dataset` is data.Dataset.identity."""
+    """The contents of config.json for a new run; `dataset` is data.Dataset.identity;
+    `resumed` lists where an interrupted run was continued (`{"epoch", "step"}`: the 1-based
+    epoch and the batches of it already done; epoch `epochs + 1` when only the evaluation and
+    the save were left)."""
     document: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "config": config.to_dict(),
@@ -215,7 +209,37 @@ def run_document(
         document["dataset"] = dataset
     if onnx_record is not None:
         document["onnx"] = onnx_record
+    if resumed:
+        document["resumed"] = resumed
     return document
+
+
+def checkpoint_dir(run_dir: str | Path) -> Path:
+    return Path(run_dir) / CHECKPOINT_DIR
+
+
+def write_started_run(run_dir: str | Path, document: dict[str, Any]) -> None:
+    """Record, before training, the config document of a run so that it can be resumed."""
+    directory = checkpoint_dir(run_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    files.write_json(directory / CONFIG_FILE, document)
+
+
+def read_started_run(run_dir: str | Path) -> tuple[TrainConfig, dict[str, Any]]:
+    """(config, document) of the unfinished run in `run_dir`; MnistCnnError if there is none."""
+    run_dir = Path(run_dir)
+    if (run_dir / CONFIG_FILE).is_file():
+        raise MnistCnnError(f"{run_dir}: the run is complete ({CONFIG_FILE}): nothing to resume")
+    path = checkpoint_dir(run_dir) / CONFIG_FILE
+    document = files.read_json_object(path)
+    if not isinstance(document.get("config"), dict):
+        raise MnistCnnError(
+            f"{path}: missing or unreadable: {run_dir} is not a run started by 'mnist-cnn train'"
+        )
+    try:
+        return TrainConfig.from_dict(document["config"]), document
+    except (TypeError, MnistCnnError) as error:
+        raise MnistCnnError(f"{path}: bad config ({error})") from None
 
 
 def save_run(
@@ -251,6 +275,7 @@ def save_run(
     elif stale_onnx.exists():  # an --overwrite of an older run: its ONNX is another model
         stale_onnx.unlink()
     files.write_json(output_dir / CONFIG_FILE, document)
+    shutil.rmtree(checkpoint_dir(output_dir), ignore_errors=True)  # the run is complete
 
 
 def record_calibration(run: Run, calibration: dict[str, Any], abstention: dict[str, Any]) -> None:

@@ -71,6 +71,34 @@ def training_batches(images, labels, batch_size: int, seed: int):
     return batches.with_options(options)
 
 
+def batches_in_order(images, labels, batch_size: int):
+    """`order -> batches of (images[order], labels[order])` for `fit`, gathered from memory.
+
+    The pipeline of `training_batches`, given the order instead of drawing it (train's own
+    seeded order per epoch, so that a resumed run can skip the batches already done); the
+    arrays become constants once, not once per epoch.
+    """
+    import tensorflow as tf
+
+    images = tf.constant(images)
+    labels = tf.constant(labels)
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    options.threading.private_threadpool_size = 1
+    options.deterministic = True
+
+    def batches(order):
+        dataset = (
+            tf.data.Dataset.from_tensor_slices(order)
+            .batch(batch_size)
+            .map(lambda index: (tf.gather(images, index), tf.gather(labels, index)))
+            .prefetch(2)
+        )
+        return dataset.with_options(options)
+
+    return batches
+
+
 def library_versions() -> dict[str, str]:
     import keras
     import numpy

@@ -8,7 +8,6 @@ that even a single epoch draws a training curve).
 from __future__ import annotations
 
 import logging
-import math
 import os
 import time
 import warnings
@@ -21,12 +20,15 @@ import numpy as np
 
 from mnist_cnn import MnistCnnError, runtime
 from mnist_cnn.augment import augmenter
+from mnist_cnn.checkpoint import Checkpointer, restore_training, start_or_resume
 from mnist_cnn.config import TrainConfig
 from mnist_cnn.data import Dataset, load_mnist, one_hot, to_model_input
 from mnist_cnn.evaluate import evaluate_model
-from mnist_cnn.export import ExportError, onnx_model
+from mnist_cnn.export import onnx_model_or_none
+from mnist_cnn.fit_epochs import fit_epochs, steps_per_epoch
 from mnist_cnn.model import build_model
-from mnist_cnn.run import run_document, save_run
+from mnist_cnn.progress import progress_callbacks
+from mnist_cnn.run import checkpoint_dir, read_started_run, run_document, save_run
 
 logger = logging.getLogger(__name__)
 
@@ -42,35 +44,34 @@ class TrainResult:
 class BatchLogger(keras.callbacks.Callback):
     """Records the running loss and accuracy every `every` batches (Keras logs per epoch).
 
-    With steps_per_execution > 1 Keras calls back once per group of batches, so a row is
-    written at the first call at or past each multiple of `every`.
+    The step is the optimizer's count (train fits one epoch per call, so fit's batch index
+    restarts each epoch). With steps_per_execution > 1 Keras calls back once per group of
+    batches, so a row is written at the first call at or past each multiple of `every`.
+    `rows` continues the log of an interrupted run.
     """
 
-    def __init__(self, every: int) -> None:
+    def __init__(self, every: int, rows: list[dict[str, float]] | None = None) -> None:
         super().__init__()
         self.every = every
-        self.rows: list[dict[str, float]] = []
+        self.rows: list[dict[str, float]] = list(rows or [])
         self.epoch = 0
-        self.steps_before_epoch = 0
-        self.steps_done = 0
-        self.next_log = every
+        self.next_log = (int(self.rows[-1]["step"]) // every + 1) * every if self.rows else every
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self.epoch = epoch
-        self.steps_before_epoch = self.steps_done
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        self.steps_done = self.steps_before_epoch + batch + 1
-        if logs and self.steps_done >= self.next_log:
+        steps_done = int(self.model.optimizer.iterations)
+        if logs and steps_done >= self.next_log:
             self.rows.append(
                 {
-                    "step": self.steps_done,
+                    "step": steps_done,
                     "epoch": self.epoch + 1,
                     "loss": float(logs["loss"]),
                     "accuracy": float(logs["accuracy"]),
                 }
             )
-            self.next_log = (self.steps_done // self.every + 1) * self.every
+            self.next_log = (steps_done // self.every + 1) * self.every
 
 
 def held_out_split(
@@ -91,6 +92,11 @@ def held_out_split(
 def check_output_dir(output_dir: Path, overwrite: bool) -> None:
     if output_dir.exists() and not output_dir.is_dir():
         raise MnistCnnError(f"{output_dir}: exists and is not a directory")
+    if checkpoint_dir(output_dir).is_dir() and not overwrite:
+        raise MnistCnnError(
+            f"{output_dir}: holds an interrupted run: finish it with 'mnist-cnn train --resume "
+            f"{output_dir}', or pass --overwrite to start again"
+        )
     if output_dir.is_dir() and any(output_dir.iterdir()) and not overwrite:
         raise MnistCnnError(
             f"{output_dir}: directory is not empty (pass --overwrite to replace its run)"
@@ -125,14 +131,6 @@ def compile_model(model: keras.Model, config: TrainConfig, total_steps: int) -> 
     )
 
 
-def _epoch_rows(history: keras.callbacks.History) -> list[dict[str, Any]]:
-    keys = list(history.history)
-    return [
-        {"epoch": epoch + 1, **{key: float(history.history[key][epoch]) for key in keys}}
-        for epoch in range(len(history.epoch))
-    ]
-
-
 def train(
     config: TrainConfig,
     output_dir: str | Path,
@@ -141,18 +139,30 @@ def train(
     dataset: Dataset | None = None,
     verbose: str | int = "auto",
     callbacks: list[keras.callbacks.Callback] | None = None,
+    resume: bool = False,
 ) -> TrainResult:
     """Train `config` on MNIST, evaluate on the 10,000 test images, save the run to `output_dir`.
 
     Data and the output directory are checked before anything is written. Extra `callbacks`
     run after the built-in ones (the benchmarks use this to probe accuracy during training).
+    `verbose`: see progress.progress_callbacks. `resume=True` continues the unfinished run in
+    `output_dir` from its newest checkpoint (use resume_run, which reads its config).
     """
     output_dir = Path(output_dir)
-    check_output_dir(output_dir, overwrite)
     if config.data_dir is not None:  # the run is read from elsewhere later: no relative paths
         config = config.replace(data_dir=str(Path(config.data_dir).resolve()))
+    if not resume:
+        check_output_dir(output_dir, overwrite)
     if dataset is None:
         dataset = load_mnist(config.data_dir)
+    described = {
+        "versions": runtime.library_versions(),
+        "data_source": dataset.source,
+        "data_sha256": dataset.sha256,
+        "dataset": dataset.identity,
+    }
+    started = run_document(config, **described, onnx_record=None)
+    state, resumed = start_or_resume(output_dir, started, resume)
     runtime.configure(config.seed)
 
     train_images, train_labels = held_out_split(dataset, config)[0]
@@ -162,31 +172,42 @@ def train(
     y_train = one_hot(train_labels)
 
     model = build_model(config.data_format)
-    steps_per_epoch = math.ceil(len(x_train) / config.batch_size)
+    steps = steps_per_epoch(config, len(x_train))
     # Augmentation wraps the model for training only: the saved model is the plain network.
     trained = keras.Sequential([augmenter(config), model]) if config.augments else model
-    compile_model(trained, config, steps_per_epoch * config.epochs)
-    batch_logger = BatchLogger(config.log_every)
-    callbacks = [batch_logger, keras.callbacks.TerminateOnNaN(), *(callbacks or [])]
+    compile_model(trained, config, steps * config.epochs)
+    if state is not None:
+        first = slice(0, config.batch_size)
+        restore_training(trained, state, x_train[first], y_train[first])
+    batch_logger = BatchLogger(config.log_every, state.batch_rows if state else None)
+    checkpointer = Checkpointer(
+        output_dir, config.checkpoint_every, steps, batch_logger.rows, resumed=state
+    )
+    callbacks = [
+        batch_logger,
+        keras.callbacks.TerminateOnNaN(),
+        *progress_callbacks(verbose, config.epochs, steps),
+        *(callbacks or []),
+        checkpointer,  # last: an epoch's checkpoint holds what the others logged of it
+    ]
 
-    if config.fast_kernels:
-        if os.environ.get("TF_ENABLE_ONEDNN_OPTS") != "1":
-            warnings.warn(
-                "fast_kernels: TF_ENABLE_ONEDNN_OPTS is not 1 in this process, so unless this "
-                "CPU has AVX-512 VNNI/BF16 or AMX, TensorFlow trains on its slower kernels (call "
-                "mnist_cnn.enable_onednn() before TensorFlow loads)",
-                stacklevel=2,
-            )
-        batches = runtime.training_batches(x_train, y_train, config.batch_size, config.seed)
-        data = {"x": batches, "shuffle": False}  # training_batches shuffles every epoch
-    else:  # the tutorial's own way: NumPy arrays, Keras shuffles
-        data = {"x": x_train, "y": y_train, "batch_size": config.batch_size, "shuffle": True}
-
-    started = time.perf_counter()
-    history = trained.fit(**data, epochs=config.epochs, callbacks=callbacks, verbose=verbose)
-    train_seconds = time.perf_counter() - started
-    if trained.stop_training or not np.isfinite(history.history["loss"][-1]):
-        raise MnistCnnError("training diverged (loss became NaN); try a lower --learning-rate")
+    if config.fast_kernels and os.environ.get("TF_ENABLE_ONEDNN_OPTS") != "1":
+        warnings.warn(
+            "fast_kernels: TF_ENABLE_ONEDNN_OPTS is not 1 in this process, so unless this "
+            "CPU has AVX-512 VNNI/BF16 or AMX, TensorFlow trains on its slower kernels (call "
+            "mnist_cnn.enable_onednn() before TensorFlow loads)",
+            stacklevel=2,
+        )
+    fit_epochs(
+        trained,
+        x_train,
+        y_train,
+        config,
+        start_epoch=state.epoch if state else 0,
+        start_step=state.step if state else 0,
+        callbacks=callbacks,
+    )
+    train_seconds = checkpointer.train_seconds()
 
     started = time.perf_counter()
     evaluation = evaluate_model(model, dataset.test, config.data_format)
@@ -207,26 +228,15 @@ def train(
         "per_class_accuracy": evaluation["per_class_accuracy"],
         "confusion_matrix": evaluation["confusion_matrix"],
     }
-    try:
-        onnx_data, onnx_record = onnx_model(model, config.data_format)
-    except ExportError as error:  # the Keras model is still good: save the run without it
-        logger.warning("%s; the run is saved without model.onnx (predict uses Keras)", error)
-        onnx_data, onnx_record = None, None
-    document = run_document(
-        config,
-        versions=runtime.library_versions(),
-        data_source=dataset.source,
-        data_sha256=dataset.sha256,
-        onnx_record=onnx_record,
-        dataset=dataset.identity,
-    )
+    onnx_data, onnx_record = onnx_model_or_none(model, config.data_format, "the run")
+    document = run_document(config, **described, onnx_record=onnx_record, resumed=resumed)
     save_run(
         output_dir,
         save_model=model.save,
         onnx_model=onnx_data,
         document=document,
         metrics=metrics,
-        history_rows=_epoch_rows(history),
+        history_rows=checkpointer.history_rows,
         batch_rows=batch_logger.rows,
     )
     calibration = None
@@ -235,3 +245,17 @@ def train(
 
         calibration = calibrate_run(output_dir)
     return TrainResult(output_dir=output_dir, metrics=metrics, model=model, calibration=calibration)
+
+
+def resume_run(
+    output_dir: str | Path,
+    *,
+    dataset: Dataset | None = None,
+    verbose: str | int = "auto",
+    callbacks: list[keras.callbacks.Callback] | None = None,
+) -> TrainResult:
+    """Continue the interrupted run in `output_dir` with the config it was started with."""
+    config = read_started_run(output_dir)[0]
+    return train(
+        config, output_dir, dataset=dataset, verbose=verbose, callbacks=callbacks, resume=True
+    )
