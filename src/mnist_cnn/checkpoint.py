@@ -251,7 +251,7 @@ class Checkpointer(keras.callbacks.Callback):
         return self.seconds_before + time.perf_counter() - self.started
 
     def _steps_done(self) -> int:
-        return int(self.model.optimizer.iterations)
+        return int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         if self.every:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from mnist_cnn import MnistCnnError, cli_data, enable_onednn
@@ -71,6 +72,26 @@ def add_train_parser(commands: argparse._SubParsersAction) -> None:
         f"(default {defaults.checkpoint_every}; 0: epoch ends only)",
     )
     train.add_argument(
+        "--images",
+        metavar="DIR",
+        help="train on your own pictures: DIR/0/ ... DIR/9/, any image format, prepared as "
+        "predict prepares them; a fifth of each digit is held out to test on",
+    )
+    train.add_argument(
+        "--init-from",
+        metavar="RUN",
+        help="start from RUN's trained weights (fine-tuning: e.g. --epochs 3 --learning-rate "
+        "1e-5) instead of random ones",
+    )
+    train.add_argument(
+        "--workers",
+        type=positive_int,
+        default=1,
+        help="data-parallel worker processes on this machine (TensorFlow's "
+        "MultiWorkerMirroredStrategy, CPUs shared out; default 1). Across hosts, set "
+        "TF_CONFIG on each and run the same command there",
+    )
+    train.add_argument(
         "--no-report", action="store_true", help="skip writing DIR/report/ after training"
     )
 
@@ -87,6 +108,8 @@ def _train_overrides(args: argparse.Namespace) -> dict:
         "fast_kernels": args.fast_kernels,
         "validation_images": args.validation_images,
         "checkpoint_every": args.checkpoint_every,
+        "images_dir": args.images,
+        "init_from": args.init_from,
     }
 
 
@@ -94,7 +117,37 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
     return recipe_config(args.recipe, **_train_overrides(args))
 
 
+def _without_workers(argv: list[str]) -> list[str]:
+    """train's own arguments (after `train`) less `--workers N`: what each worker runs."""
+    arguments = argv[argv.index("train") + 1 :]
+    kept, skip = [], False
+    for argument in arguments:
+        if skip:
+            skip = False
+        elif argument == "--workers":
+            skip = True
+        elif not argument.startswith("--workers="):
+            kept.append(argument)
+    return kept
+
+
+def _launch_workers(args: argparse.Namespace) -> int:
+    from mnist_cnn.distributed import TF_CONFIG_VARIABLE, launch_local_workers
+
+    if os.environ.get(TF_CONFIG_VARIABLE):
+        raise MnistCnnError(
+            f"--workers starts its own cluster on this machine, but {TF_CONFIG_VARIABLE} is "
+            "set: run the command without --workers on each host of that cluster"
+        )
+    if args.resume:
+        raise MnistCnnError("--resume of a multi-worker run is not supported; resume it alone")
+    _train_config(args)  # a bad flag is one error here, not one per worker
+    return launch_local_workers(_without_workers(args.argv), args.workers)
+
+
 def run_train(args: argparse.Namespace) -> int:
+    if args.workers > 1:
+        return _launch_workers(args)
     if args.resume:  # the settings DIR was started with: training flags would contradict them
         from mnist_cnn.run import read_started_run
 
@@ -113,6 +166,9 @@ def run_train(args: argparse.Namespace) -> int:
         result = resume_run(args.resume)
     else:
         result = train(config, args.output, overwrite=args.overwrite)
+    if result.output_dir is None:
+        print(f"worker {result.worker}: trained its share; worker 0 evaluates and saves the run")
+        return EXIT_OK
     print(f"test loss: {result.metrics['test_loss']:.4f}")
     print(f"test accuracy: {result.metrics['test_accuracy']:.4f}")
     print(f"train time: {result.metrics['train_seconds']:.1f} s; run saved to {result.output_dir}")

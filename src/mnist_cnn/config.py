@@ -28,6 +28,12 @@ class TrainConfig:
     data_format: str = "channels_last"
     limit: int | None = None  # train on the first N training images only (None: all 60,000)
     data_dir: str | None = None  # None: the MNIST files packaged with mnist-cnn
+    # Your own pictures instead of IDX files: a folder per digit (image_folder.py), prepared
+    # as predict prepares them; a fifth of each class is held out as the test split.
+    images_dir: str | None = None
+    # Start from this run's weights instead of random ones (fine-tuning: few epochs, a low
+    # learning rate); the optimizer starts afresh.
+    init_from: str | None = None
     log_every: int = 50  # record loss/accuracy every N batches for the training curves
     # "constant" (the tutorial) or "warmup_cosine": linear warm-up to learning_rate over
     # warmup_fraction of all steps, then cosine decay to zero by the last step.
@@ -64,6 +70,10 @@ class TrainConfig:
             (self.seed >= 0, f"seed must be >= 0, got {self.seed}"),
             (self.limit is None or self.limit >= 1, f"limit must be >= 1, got {self.limit}"),
             (self.log_every >= 1, f"log_every must be >= 1, got {self.log_every}"),
+            (
+                self.images_dir is None or self.data_dir is None,
+                "images_dir and data_dir name two training sets: give one",
+            ),
             (
                 self.checkpoint_every >= 0,
                 f"checkpoint_every must be >= 0, got {self.checkpoint_every}",

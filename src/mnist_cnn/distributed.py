@@ -27,6 +27,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from mnist_cnn import MnistCnnError
@@ -63,6 +64,50 @@ def cluster_task() -> tuple[int, int] | None:
             f"{TF_CONFIG_VARIABLE}: task index {index} is not one of the {len(workers)} workers"
         )
     return (index, len(workers)) if len(workers) > 1 else None
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """This process's place in a multi-worker run, and the strategy that connects it."""
+
+    index: int
+    workers: int
+    strategy: Any
+
+    @property
+    def chief(self) -> bool:
+        return self.index == 0
+
+    def barrier(self) -> None:
+        """Wait until every worker gets here (one all-reduce): the others wait for the chief
+        to save the run, so that no worker's exit looks like a crash to the others."""
+        import tensorflow as tf
+
+        strategy = self.strategy
+
+        @tf.function  # eagerly, the strategy warns of its overhead
+        def all_reduce():
+            return strategy.reduce("SUM", strategy.run(lambda: tf.constant(1.0)), axis=None)
+
+        all_reduce()
+
+
+def join_cluster() -> Cluster | None:
+    """The cluster TF_CONFIG names (connecting to its other workers), or None."""
+    task = cluster_task()
+    if task is None:
+        return None
+    return Cluster(index=task[0], workers=task[1], strategy=worker_strategy())
+
+
+def plain_copy(model: Any, data_format: str) -> Any:
+    """The trained network as an ordinary model (outside the strategy) to evaluate, export and
+    save like any other."""
+    from mnist_cnn.model import build_model
+
+    copy = build_model(data_format)
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def worker_strategy() -> Any:
@@ -117,6 +162,15 @@ def _free_ports(count: int) -> list[int]:
             probe.close()
 
 
+def cpu_share(index: int, workers: int) -> set[int]:
+    """The CPUs worker `index` of `workers` on this machine may run on: an equal share, so
+    that its thread pools (sized to the CPUs it sees) do not fight the others' for cores."""
+    cpus = sorted(os.sched_getaffinity(0))
+    size = max(1, len(cpus) // workers)
+    start = (index * size) % len(cpus)
+    return set(cpus[start : start + size])
+
+
 def local_tf_configs(workers: int) -> list[str]:
     """TF_CONFIG for each of `workers` processes on this machine."""
     addresses = [f"{LOCAL_HOST}:{port}" for port in _free_ports(workers)]
@@ -138,7 +192,15 @@ def launch_local_workers(train_arguments: list[str], workers: int) -> int:
     for index, tf_config in enumerate(local_tf_configs(workers)):
         environment = {**os.environ, TF_CONFIG_VARIABLE: tf_config}
         output = None if index == 0 else subprocess.DEVNULL
-        processes.append(subprocess.Popen(command, env=environment, stdout=output))
+        cpus = cpu_share(index, workers)
+        processes.append(
+            subprocess.Popen(
+                command,
+                env=environment,
+                stdout=output,
+                preexec_fn=lambda cpus=cpus: os.sched_setaffinity(0, cpus),  # noqa: PLW1509
+            )
+        )
     try:
         while any(process.poll() is None for process in processes):
             failed = [p for p in processes if p.returncode not in (None, 0)]

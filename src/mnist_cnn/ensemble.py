@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from mnist_cnn import MnistCnnError, runtime
-from mnist_cnn.data import load_mnist
 from mnist_cnn.evaluate import evaluate_model
 from mnist_cnn.export import onnx_model_or_none
 from mnist_cnn.files import sha256_file
+from mnist_cnn.image_folder import training_data
 from mnist_cnn.inference import load_keras_model
 from mnist_cnn.run import ENSEMBLE_KEY, Run, read_run, run_document, save_run
 from mnist_cnn.train import check_output_dir
@@ -77,7 +77,7 @@ def ensemble(
     check_output_dir(output_dir, overwrite)
     runtime.configure(runs[0].config.seed)
     config = runs[0].config
-    dataset = load_mnist(config.data_dir)
+    dataset = training_data(config)
     model = ensemble_model([load_keras_model(run) for run in runs])
 
     started = time.perf_counter()

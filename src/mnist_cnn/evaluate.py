@@ -75,10 +75,12 @@ def predict_test_set(
     """(predictor, test split, probabilities): the one way evaluate and report predict the
     test set, through the same backend as predict and serve (ONNX Runtime when the run has it).
     """
+    from mnist_cnn.image_folder import training_data
     from mnist_cnn.inference import Predictor
 
     predictor = Predictor.from_dir(run_dir)
-    dataset = load_mnist(data_dir if data_dir is not None else predictor.run.config.data_dir)
+    config = predictor.run.config
+    dataset = load_mnist(data_dir) if data_dir is not None else training_data(config)
     trained_on = predictor.run.dataset["name"]
     if dataset.name != trained_on:
         logger.warning(

@@ -20,6 +20,7 @@ from mnist_cnn import MnistCnnError, calibrate
 from mnist_cnn.abstain import Abstention, energy
 from mnist_cnn.data import load_mnist
 from mnist_cnn.evaluate import PREDICT_BATCH
+from mnist_cnn.image_folder import training_data
 from mnist_cnn.inference import Predictor
 from mnist_cnn.run import read_run, record_calibration
 
@@ -75,7 +76,7 @@ def calibrate_run(run_dir: str | Path, data_dir: str | None = None) -> dict[str,
             "--validation-images N, as --recipe robust does with 5000)"
         )
     predictor = Predictor(run, backend="onnxruntime")
-    dataset = load_mnist(data_dir if data_dir is not None else run.config.data_dir)
+    dataset = load_mnist(data_dir) if data_dir is not None else training_data(run.config)
     held_out_images = dataset.train.images[-held_out:]
     validation, validation_logits = model_outputs(predictor, held_out_images / np.float32(255))
     validation_labels = dataset.train.labels[-held_out:]

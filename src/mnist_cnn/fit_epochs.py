@@ -36,15 +36,23 @@ def fit_epochs(
     start_epoch: int = 0,
     start_step: int = 0,
     callbacks: list[keras.callbacks.Callback],
+    distributed: bool = False,
 ) -> None:
     """Fit epochs `start_epoch` to `config.epochs - 1`, the first from batch `start_step`.
 
     With `fast_kernels` the batches are gathered by runtime.batches_in_order, otherwise Keras
     slices the reordered NumPy arrays (the tutorial's own pipeline, without its shuffle).
+    `distributed` (a multi-worker run): always the former, each worker taking its share of
+    every global batch of `config.batch_size`.
     """
     batches = None
-    if config.fast_kernels:
+    if config.fast_kernels or distributed:
         batches = runtime.batches_in_order(x_train, y_train, config.batch_size)
+    if distributed:
+        from mnist_cnn.distributed import shard_by_data
+
+        ordered = batches
+        batches = lambda order: shard_by_data(ordered(order))  # noqa: E731
     for epoch in range(start_epoch, config.epochs):
         order = epoch_order(config.seed, epoch, len(x_train))
         if epoch == start_epoch:

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from mnist_cnn import MnistCnnError
-from mnist_cnn.data import NUM_CLASSES, Dataset, Split
+from mnist_cnn.config import TrainConfig
+from mnist_cnn.data import NUM_CLASSES, Dataset, Split, load_mnist
 from mnist_cnn.predict import IMAGE_SUFFIXES
 
 logger = logging.getLogger(__name__)
@@ -104,3 +105,11 @@ def load_image_folder(root: str | Path) -> tuple[Dataset, list[Skipped]]:
         for name in ("train", "test")
     }
     return Dataset(train=splits["train"], test=splits["test"], source=str(root.resolve())), skipped
+
+
+def training_data(config: TrainConfig) -> Dataset:
+    """The data a config trains on: its image folder, else its IDX directory (default the
+    packaged MNIST). Evaluate and report read a run's test split through this too."""
+    if config.images_dir is not None:
+        return load_image_folder(config.images_dir)[0]
+    return load_mnist(config.data_dir)

@@ -1,4 +1,5 @@
-"""Training progress on stdout: Keras's bar on a terminal, a line per epoch anywhere else.
+"""Training progress: on stdout Keras's bar on a terminal, a line per epoch anywhere else;
+for the run's training curves, `BatchLogger`'s rows every `log_every` batches.
 
 Keras's bar redraws itself in place on a terminal; in a CI log or a pipe it cannot, and
 writes a new line at every update instead (1,875 per tutorial epoch). Off a terminal,
@@ -51,7 +52,7 @@ class EpochLines(keras.callbacks.Callback):
         self.epoch_started = self.last_line = time.monotonic()
 
     def _write(self, logs: dict | None) -> None:
-        steps_done = int(self.model.optimizer.iterations)
+        steps_done = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
         step = steps_done - self.epoch * self.steps_per_epoch
         values = "".join(f", {key} {float(value):.4f}" for key, value in (logs or {}).items())
         seconds = time.monotonic() - self.epoch_started
@@ -88,3 +89,36 @@ def progress_callbacks(
     if verbose:
         return [EpochBar(epochs, int(verbose))]
     return []
+
+
+class BatchLogger(keras.callbacks.Callback):
+    """Records the running loss and accuracy every `every` batches (Keras logs per epoch).
+
+    The step is the optimizer's count (train fits one epoch per call, so fit's batch index
+    restarts each epoch). With steps_per_execution > 1 Keras calls back once per group of
+    batches, so a row is written at the first call at or past each multiple of `every`.
+    `rows` continues the log of an interrupted run.
+    """
+
+    def __init__(self, every: int, rows: list[dict[str, float]] | None = None) -> None:
+        super().__init__()
+        self.every = every
+        self.rows: list[dict[str, float]] = list(rows or [])
+        self.epoch = 0
+        self.next_log = (int(self.rows[-1]["step"]) // every + 1) * every if self.rows else every
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        steps_done = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+        if logs and steps_done >= self.next_log:
+            self.rows.append(
+                {
+                    "step": steps_done,
+                    "epoch": self.epoch + 1,
+                    "loss": float(logs["loss"]),
+                    "accuracy": float(logs["accuracy"]),
+                }
+            )
+            self.next_log = (steps_done // self.every + 1) * self.every

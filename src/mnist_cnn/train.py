@@ -7,8 +7,11 @@ that even a single epoch draws a training curve).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import shutil
+import tempfile
 import time
 import warnings
 from dataclasses import dataclass
@@ -22,56 +25,33 @@ from mnist_cnn import MnistCnnError, runtime
 from mnist_cnn.augment import augmenter
 from mnist_cnn.checkpoint import Checkpointer, restore_training, start_or_resume
 from mnist_cnn.config import TrainConfig
-from mnist_cnn.data import Dataset, load_mnist, one_hot, to_model_input
+from mnist_cnn.data import Dataset, one_hot, to_model_input
+from mnist_cnn.distributed import build_before_fit, join_cluster, plain_copy
 from mnist_cnn.evaluate import evaluate_model
 from mnist_cnn.export import onnx_model_or_none
 from mnist_cnn.fit_epochs import fit_epochs, steps_per_epoch
+from mnist_cnn.image_folder import training_data
+from mnist_cnn.inference import load_keras_model
 from mnist_cnn.model import build_model
-from mnist_cnn.progress import progress_callbacks
-from mnist_cnn.run import checkpoint_dir, read_started_run, run_document, save_run
+from mnist_cnn.progress import BatchLogger, progress_callbacks
+from mnist_cnn.run import checkpoint_dir, read_run, read_started_run, run_document, save_run
 
 logger = logging.getLogger(__name__)
+# Why a multi-worker run cannot be channels_first: TensorFlow's CPU kernels train those
+# convolutions only under XLA, and XLA cannot compile the workers' collectives on CPU.
+CHANNELS_FIRST_WHY = (
+    "TensorFlow's CPU kernels train channels_first convolutions only under XLA, and XLA cannot "
+    "compile collectives on CPU"
+)
 
 
 @dataclass(frozen=True)
 class TrainResult:
-    output_dir: Path
+    output_dir: Path | None  # None on workers other than 0
     metrics: dict[str, Any]
     model: keras.Model
     calibration: dict[str, Any] | None = None  # fit_confidence's records, when images held out
-
-
-class BatchLogger(keras.callbacks.Callback):
-    """Records the running loss and accuracy every `every` batches (Keras logs per epoch).
-
-    The step is the optimizer's count (train fits one epoch per call, so fit's batch index
-    restarts each epoch). With steps_per_execution > 1 Keras calls back once per group of
-    batches, so a row is written at the first call at or past each multiple of `every`.
-    `rows` continues the log of an interrupted run.
-    """
-
-    def __init__(self, every: int, rows: list[dict[str, float]] | None = None) -> None:
-        super().__init__()
-        self.every = every
-        self.rows: list[dict[str, float]] = list(rows or [])
-        self.epoch = 0
-        self.next_log = (int(self.rows[-1]["step"]) // every + 1) * every if self.rows else every
-
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self.epoch = epoch
-
-    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        steps_done = int(self.model.optimizer.iterations)
-        if logs and steps_done >= self.next_log:
-            self.rows.append(
-                {
-                    "step": steps_done,
-                    "epoch": self.epoch + 1,
-                    "loss": float(logs["loss"]),
-                    "accuracy": float(logs["accuracy"]),
-                }
-            )
-            self.next_log = (steps_done // self.every + 1) * self.every
+    worker: int = 0  # index in a multi-worker cluster: only worker 0 saves a run
 
 
 def held_out_split(
@@ -117,7 +97,9 @@ def learning_rate(
     )
 
 
-def compile_model(model: keras.Model, config: TrainConfig, total_steps: int) -> None:
+def compile_model(
+    model: keras.Model, config: TrainConfig, total_steps: int, *, distributed: bool = False
+) -> None:
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate(config, total_steps)),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
@@ -127,8 +109,31 @@ def compile_model(model: keras.Model, config: TrainConfig, total_steps: int) -> 
         # ("Conv2DCustomBackpropInputOp only supports NHWC"); XLA's can, for either layout.
         # With fast_kernels, channels_last runs without XLA: oneDNN's kernels measured
         # 1.3-1.6x faster than XLA (benchmarks/README.md).
-        jit_compile=not config.fast_kernels or config.data_format == "channels_first",
+        # Multi-worker: never, XLA cannot compile collectives on CPU (distributed.py).
+        jit_compile=not distributed
+        and (not config.fast_kernels or config.data_format == "channels_first"),
     )
+
+
+def _absolute_paths(config: TrainConfig) -> TrainConfig:
+    """The run is read from elsewhere later: no relative paths in its config."""
+    changes = {
+        name: str(Path(value).resolve())
+        for name in ("data_dir", "images_dir", "init_from")
+        if (value := getattr(config, name)) is not None
+    }
+    return config.replace(**changes)
+
+
+def initial_weights(config: TrainConfig) -> list[np.ndarray]:
+    """The weights of the run `config.init_from`, which must have the same layout."""
+    source = read_run(config.init_from)
+    if source.config.data_format != config.data_format:
+        raise MnistCnnError(
+            f"--init-from {config.init_from}: its model is {source.config.data_format}, this "
+            f"run {config.data_format}; pass --data-format {source.config.data_format}"
+        )
+    return load_keras_model(source).get_weights()
 
 
 def train(
@@ -149,12 +154,19 @@ def train(
     `output_dir` from its newest checkpoint (use resume_run, which reads its config).
     """
     output_dir = Path(output_dir)
-    if config.data_dir is not None:  # the run is read from elsewhere later: no relative paths
-        config = config.replace(data_dir=str(Path(config.data_dir).resolve()))
+    config = _absolute_paths(config)
+    runtime.configure(config.seed)  # before TensorFlow starts (joining a cluster starts it)
+    cluster = join_cluster()
+    if cluster is not None and resume:
+        raise MnistCnnError("--resume of a multi-worker run is not supported; resume it alone")
+    if cluster is not None and config.data_format != "channels_last":
+        raise MnistCnnError(f"multi-worker training needs channels_last ({CHANNELS_FIRST_WHY})")
+    if cluster is not None and not cluster.chief:  # trains its share; worker 0 writes the run
+        output_dir = Path(tempfile.mkdtemp(prefix=f"mnist-cnn-worker-{cluster.index}-"))
     if not resume:
         check_output_dir(output_dir, overwrite)
     if dataset is None:
-        dataset = load_mnist(config.data_dir)
+        dataset = training_data(config)
     described = {
         "versions": runtime.library_versions(),
         "data_source": dataset.source,
@@ -163,7 +175,6 @@ def train(
     }
     started = run_document(config, **described, onnx_record=None)
     state, resumed = start_or_resume(output_dir, started, resume)
-    runtime.configure(config.seed)
 
     train_images, train_labels = held_out_split(dataset, config)[0]
     if config.limit is not None:
@@ -171,11 +182,17 @@ def train(
     x_train = to_model_input(train_images, config.data_format)
     y_train = one_hot(train_labels)
 
-    model = build_model(config.data_format)
     steps = steps_per_epoch(config, len(x_train))
-    # Augmentation wraps the model for training only: the saved model is the plain network.
-    trained = keras.Sequential([augmenter(config), model]) if config.augments else model
-    compile_model(trained, config, steps * config.epochs)
+    with cluster.strategy.scope() if cluster else contextlib.nullcontext():
+        model = build_model(config.data_format)
+        if config.init_from is not None and state is None:
+            model.set_weights(initial_weights(config))
+        # Augmentation wraps the model for training only: the saved model is the plain network.
+        trained = keras.Sequential([augmenter(config), model]) if config.augments else model
+        compile_model(trained, config, steps * config.epochs, distributed=cluster is not None)
+    if cluster is not None:
+        first = slice(0, config.batch_size)
+        build_before_fit(trained, cluster.strategy, (x_train[first], y_train[first]))
     if state is not None:
         first = slice(0, config.batch_size)
         restore_training(trained, state, x_train[first], y_train[first])
@@ -206,8 +223,15 @@ def train(
         start_epoch=state.epoch if state else 0,
         start_step=state.step if state else 0,
         callbacks=callbacks,
+        distributed=cluster is not None,
     )
     train_seconds = checkpointer.train_seconds()
+    if cluster is not None:
+        model = plain_copy(model, config.data_format)  # one model, not one per replica
+        if not cluster.chief:
+            shutil.rmtree(output_dir, ignore_errors=True)
+            cluster.barrier()
+            return TrainResult(output_dir=None, metrics={}, model=model, worker=cluster.index)
 
     started = time.perf_counter()
     evaluation = evaluate_model(model, dataset.test, config.data_format)
@@ -244,6 +268,8 @@ def train(
         from mnist_cnn.fit_confidence import calibrate_run
 
         calibration = calibrate_run(output_dir)
+    if cluster is not None:
+        cluster.barrier()
     return TrainResult(output_dir=output_dir, metrics=metrics, model=model, calibration=calibration)
 
 
