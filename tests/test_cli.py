@@ -68,7 +68,16 @@ def test_truncated_file_is_one_line_error(tmp_path, tiny_data_dir, capsys):
 def test_evaluate_json_on_full_test_set(tiny_run, capsys):
     assert main(["evaluate", str(tiny_run), "--json", "--data-dir", str(PACKAGED_DIR)]) == 0
     metrics = json.loads(capsys.readouterr().out)
-    assert set(metrics) == {"test_loss", "test_accuracy", "per_class_accuracy", "confusion_matrix"}
+    assert set(metrics) == {
+        "test_loss",
+        "test_accuracy",
+        "per_class_accuracy",
+        "confusion_matrix",
+        "dataset",
+        "class_names",
+    }
+    # the run's own data (the first 512 MNIST images) is unknown IDX data: digits, no name
+    assert metrics["dataset"] is None and metrics["class_names"] == [str(d) for d in range(10)]
     confusion = np.array(metrics["confusion_matrix"])
     assert confusion.shape == (10, 10) and confusion.sum() == 10_000
     # MNIST's test set holds 980 zeros, 1135 ones, ... (the rows are the true digits)
