@@ -60,3 +60,36 @@ def test_too_few_pictures_is_a_clear_error(tmp_path, mnist):
     _write_digit(tmp_path / "1" / "only.png", mnist.test.images[2])
     with pytest.raises(ImageFolderError, match="1 usable pictures"):
         load_image_folder(tmp_path)
+
+
+def test_train_on_own_pictures_from_a_trained_run(folder, tiny_run, tmp_path):
+    """`train --images DIR --init-from RUN`: fine-tuning starts from RUN's weights, and the
+    run's test split is the pictures held out of DIR."""
+    from mnist_cnn.cli import main
+    from mnist_cnn.evaluate import evaluate_run
+    from mnist_cnn.inference import load_keras_model
+    from mnist_cnn.run import read_run
+
+    output = tmp_path / "tuned"
+    arguments = ["train", "--output", str(output), "--images", str(folder)]
+    arguments += ["--init-from", str(tiny_run), "--learning-rate", "1e-7", "--no-report"]
+    assert main(arguments) == 0
+    run = read_run(output)
+    assert run.config.images_dir == str(folder.resolve())
+    assert run.config.init_from == str(tiny_run.resolve())
+    assert run.metrics()["train_images"] == 16  # 20 usable pictures, 4 held out
+    start = load_keras_model(read_run(tiny_run)).get_weights()
+    tuned = load_keras_model(run).get_weights()
+    # A learning rate of 1e-7 barely moves the weights: they are the base run's, not random.
+    assert max(float(np.abs(a - b).max()) for a, b in zip(start, tuned, strict=True)) < 1e-4
+    # evaluate measures the run on the 4 pictures held out of the folder, not on MNIST.
+    assert sum(map(sum, evaluate_run(output)["confusion_matrix"])) == 4
+
+
+def test_init_from_another_layout_is_a_clear_error(folder, tiny_run, tmp_path, capsys):
+    from mnist_cnn.cli import main
+
+    arguments = ["train", "--output", str(tmp_path / "o"), "--images", str(folder)]
+    arguments += ["--init-from", str(tiny_run), "--data-format", "channels_first"]
+    assert main(arguments) == 1
+    assert "pass --data-format channels_last" in capsys.readouterr().err
