@@ -20,6 +20,9 @@ needs_fashion = pytest.mark.skipif(
 )
 SUBSET_IMAGES = 2000  # enough Fashion images for one epoch to learn well above chance
 CHANCE = 1 / 10  # ten balanced classes
+# Test accuracy of the tutorial recipe on those 2,000 images, seeds 0-4: 0.7179, 0.6958,
+# 0.6699, 0.6259, 0.6855 (2026-12-06); the floor sits 7 points under the lowest.
+FASHION_FLOOR = 0.55
 
 
 @pytest.fixture(autouse=True)
@@ -87,7 +90,7 @@ def test_fashion_mnist_trains_and_the_run_knows_its_classes(tmp_path, capsys, so
     run = read_run(tmp_path / "run")
     assert run.dataset["name"] == "fashion-mnist" and run.class_names[0] == "T-shirt/top"
     metrics = evaluate_run(tmp_path / "run")
-    assert metrics["test_accuracy"] > 2 * CHANCE  # learnt something: not the labels of MNIST
+    assert metrics["test_accuracy"] >= FASHION_FLOOR > 5 * CHANCE  # learnt Fashion's labels
     capsys.readouterr()
     assert main(["evaluate", str(tmp_path / "run")]) == 0
     assert "Ankle boot:" in capsys.readouterr().out
