@@ -84,7 +84,15 @@ def tiny_run(tmp_path_factory, tiny_splits) -> Path:
 
     data_dir = write_idx_dir(tmp_path_factory.mktemp("data") / "tiny", tiny_splits)
     output = tmp_path_factory.mktemp("runs") / "tiny"
-    config = TrainConfig(data_dir=str(data_dir), batch_size=64, learning_rate=1e-3, log_every=2)
+    # One batch per compiled call, so that a row is logged every 2 of the 8 batches (with the
+    # default 16 per call, Keras calls back once per 16).
+    config = TrainConfig(
+        data_dir=str(data_dir),
+        batch_size=64,
+        learning_rate=1e-3,
+        log_every=2,
+        steps_per_execution=1,
+    )
     train(config, output, verbose=0)
     return output
 

@@ -25,8 +25,8 @@ def test_recipes_apply_and_flags_override():
     assert fast.recipe == "fast" and fast.seed == 5
     assert fast.batch_size == RECIPES["fast"]["batch_size"]
     assert recipe_config("best").augments and not TrainConfig().augments
-    # The tutorial keeps TensorFlow's default kernels; fast and best opt in, flags override.
-    assert fast.fast_kernels and not TrainConfig().fast_kernels
+    # Every recipe trains on the fast kernels by default; flags override.
+    assert fast.fast_kernels and TrainConfig().fast_kernels  # the fastest path by default
     assert not recipe_config("fast", fast_kernels=False).fast_kernels
     with pytest.raises(MnistCnnError, match="unknown recipe 'quick'.*tutorial, fast, best"):
         recipe_config("quick")

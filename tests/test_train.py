@@ -154,17 +154,18 @@ class Interrupt(keras.callbacks.Callback):
 
 
 @pytest.mark.parametrize(
-    ("recipe", "batch_size", "interrupt_at", "resumed_at"),
+    ("recipe", "batch_size", "steps_per_execution", "interrupt_at", "resumed_at"),
     [
-        # 8 batches an epoch, a checkpoint every 3: the one at step 12 is batch 4 of epoch 2
-        ("tutorial", 32, 14, {"epoch": 2, "step": 4}),
+        # 8 batches an epoch, one per call, a checkpoint every 3: the one at step 12 is batch
+        # 4 of epoch 2
+        ("tutorial", 32, 1, 14, {"epoch": 2, "step": 4}),
         # augmentation's random draws, 8 batches per compiled call, 16 batches an epoch:
         # callbacks come every 8 steps, so the checkpoint at step 24 is batch 8 of epoch 2
-        ("best", 16, 30, {"epoch": 2, "step": 8}),
+        ("best", 16, 8, 30, {"epoch": 2, "step": 8}),
     ],
 )
 def test_an_interrupted_run_resumes_mid_epoch_to_the_same_model(
-    tmp_path, tiny_data_dir, recipe, batch_size, interrupt_at, resumed_at
+    tmp_path, tiny_data_dir, recipe, batch_size, steps_per_execution, interrupt_at, resumed_at
 ):
     from mnist_cnn.config import recipe_config
 
@@ -174,6 +175,7 @@ def test_an_interrupted_run_resumes_mid_epoch_to_the_same_model(
         limit=256,
         epochs=2,
         batch_size=batch_size,
+        steps_per_execution=steps_per_execution,
         checkpoint_every=3,
         log_every=2,
     )
