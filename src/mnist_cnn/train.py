@@ -161,6 +161,8 @@ def train(
         raise MnistCnnError("--resume of a multi-worker run is not supported; resume it alone")
     if cluster is not None and config.data_format != "channels_last":
         raise MnistCnnError(f"multi-worker training needs channels_last ({CHANNELS_FIRST_WHY})")
+    if cluster is not None:  # Keras's multi-batch loop fails under the strategy ("You must
+        config = config.replace(steps_per_execution=1)  # feed a value for placeholder tensor")
     if cluster is not None and not cluster.chief:  # trains its share; worker 0 writes the run
         output_dir = Path(tempfile.mkdtemp(prefix=f"mnist-cnn-worker-{cluster.index}-"))
     if not resume:
