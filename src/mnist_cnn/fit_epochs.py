@@ -51,8 +51,10 @@ def fit_epochs(
     if distributed:
         from mnist_cnn.distributed import shard_by_data
 
-        ordered = batches
-        batches = lambda order: shard_by_data(ordered(order))  # noqa: E731
+        in_order = batches
+
+        def batches(order: np.ndarray):
+            return shard_by_data(in_order(order))
     for epoch in range(start_epoch, config.epochs):
         order = epoch_order(config.seed, epoch, len(x_train))
         if epoch == start_epoch:
