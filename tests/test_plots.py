@@ -67,7 +67,7 @@ def test_train_writes_report_unless_no_report(tmp_path, tiny_data_dir, flags):
 
 def test_report_failure_after_training_is_a_warning(tmp_path, capsys):
     """The step train runs after saving: a failing report must not fail (or lose) the run."""
-    from mnist_cnn.cli import _report_after_training
+    from mnist_cnn.cli_train import _report_after_training
 
     run = tmp_path / "run-without-model"
     run.mkdir()
