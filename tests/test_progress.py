@@ -23,7 +23,8 @@ def test_off_a_terminal_training_prints_one_line_per_epoch(tmp_path, tiny_data_d
 
 def test_a_long_epoch_gets_a_line_every_line_seconds(tmp_path, tiny_data_dir, capsys, monkeypatch):
     monkeypatch.setattr(progress, "LINE_SECONDS", 0.0)  # every batch is "long enough"
-    config = TrainConfig(data_dir=str(tiny_data_dir), limit=128, epochs=2)
+    # One batch per compiled call: Keras calls back after each, so each can get its line.
+    config = TrainConfig(data_dir=str(tiny_data_dir), limit=128, epochs=2, steps_per_execution=1)
     train(config, tmp_path / "run", verbose="auto")
     lines = capsys.readouterr().out.splitlines()
     expected = [

@@ -55,6 +55,7 @@ def fit_epochs(
 
         def batches(order: np.ndarray):
             return shard_by_data(in_order(order))
+
     for epoch in range(start_epoch, config.epochs):
         order = epoch_order(config.seed, epoch, len(x_train))
         if epoch == start_epoch:
