@@ -34,7 +34,7 @@ MIRROR_SCHEMES = ("http", "https", "file")
 ATTEMPTS = 3  # passes over the URL list before giving up
 BACKOFF_SECONDS = 1.0  # wait after the first failed pass; doubles after each further one
 TIMEOUT_SECONDS = 30.0  # per connection and per read: a stalled server counts as a failure
-CHUNK_BYTES = 1 << 20  # read and hash 1 MiB at a time: bounded memory for the 535 MiB zip
+CHUNK_BYTES = 1 << 20  # stream 1 MiB at a time: bounded memory for the 535 MiB zip
 ARCHIVE_DIR = "archives"  # cache sub-directory for archives shared by several datasets
 
 Progress = Callable[[str, int, int | None], None]  # (file name, bytes so far, total or None)
@@ -179,13 +179,10 @@ def _locked(lock_path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _verified(path: Path, item: RemoteFile) -> bool:
-    """The published file, or (raw_sha256 pinned) a re-compression of the same IDX bytes."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(CHUNK_BYTES), b""):
-            digest.update(chunk)
-    if digest.hexdigest() == item.sha256:
+def _verified(path: Path, item: RemoteFile, found: str | None = None) -> bool:
+    """The published file, or (raw_sha256 pinned) a re-compression of the same IDX bytes.
+    `found`: the file's SHA-256 when the caller has it already."""
+    if (found or files.sha256_file(path)) == item.sha256:
         return True
     return item.raw_sha256 is not None and _content_sha256(path) == item.raw_sha256
 
@@ -208,8 +205,8 @@ def _fetch_verified(url: str, item: RemoteFile, target: Path, progress: Progress
             os.fsync(sink.fileno())
         if declared is not None and received != declared:
             raise ConnectionError(f"truncated transfer: {received} of {declared} bytes")
-        if not _verified(temporary, item):
-            found = hashlib.sha256(temporary.read_bytes()).hexdigest()
+        found = files.sha256_file(temporary)
+        if not _verified(temporary, item, found):
             raise ChecksumError(
                 f"{url}: SHA-256 mismatch for {item.name} (expected {item.sha256}, found "
                 f"{found}, {received} bytes of the published {item.size}); refused, nothing "

@@ -76,13 +76,14 @@ def load_image_folder(root: str | Path) -> tuple[Dataset, list[Skipped]]:
         for path in sorted(folder.iterdir()):
             if not path.is_file() or path.suffix.lower() not in IMAGE_SUFFIXES:
                 continue
+            data = path.read_bytes()  # read once: prepared and fingerprinted
             try:
-                prepared.append(preprocess(str(path), name=str(path)))
+                prepared.append(preprocess(data, name=str(path)))
             except PreprocessError as error:
                 skipped.append(Skipped(str(path), str(error).removeprefix(f"{path}: ")))
                 continue
             digest.update(f"{digit}/{path.name}\n".encode())
-            digest.update(path.read_bytes())
+            digest.update(data)
         test = set(_held_out(len(prepared), digit).tolist())
         for index, image in enumerate(prepared):
             split = "test" if index in test else "train"
