@@ -278,3 +278,16 @@ def test_any_array_gives_output_or_preprocess_error(h, w, channels, dtype, kind,
     if poison is not None and arr.dtype.kind == "f":
         arr.flat[rng.integers(arr.size)] = poison
     _outcome(lambda: preprocess(arr))
+
+
+
+BLURRED = sorted((Path(__file__).parent / "data" / "blurred").glob("*.png"))
+
+
+@pytest.mark.parametrize("path", BLURRED, ids=[path.stem for path in BLURRED])
+def test_large_blurred_digits_are_found(path: Path) -> None:
+    """Four out-of-focus photos from the corpus's tune split (benchmarks/corpus, blur sigma
+    7-8% of the digit's height, the digit filling much of the picture), each once refused as
+    "no ink stands out": their soft ink counted as background noise."""
+    assert len(BLURRED) == 4
+    _check_mnist_frame(preprocess(path))
