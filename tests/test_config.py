@@ -12,7 +12,14 @@ def test_defaults_are_the_tutorial_recipe():
 
 @pytest.mark.parametrize(
     "field, value",
-    [("epochs", 0), ("batch_size", -1), ("learning_rate", 0.0), ("data_format", "nhwc")],
+    [
+        ("epochs", 0),
+        ("batch_size", -1),
+        ("learning_rate", 0.0),
+        ("data_format", "nhwc"),
+        ("outliers", -0.1),
+        ("outliers", 1.5),
+    ],
 )
 def test_invalid_values_are_refused(field, value):
     with pytest.raises(MnistCnnError, match=field):

@@ -280,7 +280,6 @@ def test_any_array_gives_output_or_preprocess_error(h, w, channels, dtype, kind,
     _outcome(lambda: preprocess(arr))
 
 
-
 BLURRED = sorted((Path(__file__).parent / "data" / "blurred").glob("*.png"))
 
 

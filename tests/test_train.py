@@ -129,6 +129,7 @@ def test_robust_recipe_holds_images_out_and_calibrates(tmp_path, tiny_data_dir):
     result = train(config, tmp_path / "robust", verbose=0)
     assert result.model.count_params() == 3_274_634  # capture augmentation is not saved
     assert result.metrics["train_images"] == 256 and result.metrics["validation_images"] == 200
+    assert result.metrics["outlier_images"] == round(0.1 * 256)  # outlier exposure is on
     saved = json.loads((tmp_path / "robust" / "config.json").read_text())
     assert saved["config"]["capture"] is True
     assert saved["calibration"]["validation_images"] == 200

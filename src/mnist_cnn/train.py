@@ -33,6 +33,7 @@ from mnist_cnn.fit_epochs import fit_epochs, steps_per_epoch
 from mnist_cnn.image_folder import training_data
 from mnist_cnn.inference import load_keras_model
 from mnist_cnn.model import build_model
+from mnist_cnn.outliers import synthetic_outliers, uniform_targets
 from mnist_cnn.progress import BatchLogger, progress_callbacks
 from mnist_cnn.run import checkpoint_dir, read_run, read_started_run, run_document, save_run
 
@@ -181,8 +182,10 @@ def train(
     train_images, train_labels = held_out_split(dataset, config)[0]
     if config.limit is not None:
         train_images, train_labels = train_images[: config.limit], train_labels[: config.limit]
-    x_train = to_model_input(train_images, config.data_format)
-    y_train = one_hot(train_labels)
+    outlier_count = round(config.outliers * len(train_images))
+    outliers = synthetic_outliers(train_images, train_labels, outlier_count, config.seed)
+    x_train = to_model_input(np.concatenate([train_images, outliers]), config.data_format)
+    y_train = np.concatenate([one_hot(train_labels), uniform_targets(outlier_count)])
 
     steps = steps_per_epoch(config, len(x_train))
     with cluster.strategy.scope() if cluster else contextlib.nullcontext():
@@ -245,8 +248,9 @@ def train(
         "train_seconds": train_seconds,
         "evaluate_seconds": evaluate_seconds,
         "train_images": len(train_images),
+        "outlier_images": outlier_count,
         "validation_images": config.validation_images,
-        "images_per_second": len(train_images) * config.epochs / train_seconds,
+        "images_per_second": len(x_train) * config.epochs / train_seconds,
         "epochs": config.epochs,
         "batch_size": config.batch_size,
         "learning_rate": config.learning_rate,
