@@ -120,7 +120,9 @@ def test_the_packaged_model_answers_digits_and_refuses_noise(mnist):
     predictor = Predictor.from_dir(packaged_run_dir())
     answers = predictor.answers(mnist.test.images[:1000] / np.float32(255))
     digits = np.array([-1 if answer.digit is None else answer.digit for answer in answers])
-    assert np.mean(digits == -1) <= 0.01  # measured 0.25% on the first 2,000
+    # Issue 11's bound: at most 2% of real digits unanswered. Measured 1.3% on these 1,000 with
+    # outlier exposure (0.25% without it, which left 10 points more non-digits answered).
+    assert np.mean(digits == -1) <= 0.02
     answered = digits >= 0
     assert np.mean(digits[answered] == mnist.test.labels[:1000][answered]) >= 0.99
     noise = np.random.default_rng(0).random((50, 28, 28)).astype(np.float32)
