@@ -12,8 +12,9 @@ copied) and a plain resize to 28x28. Reported per class:
   `no_digit` (preprocessing found no ink), `null` (no answer: no ink, not a digit, not sure),
   `answered_accuracy`, the peer's and the resize's accuracy;
 - non-digits: `null` (the share correctly left unanswered);
-- AUROC, digits against each non-digit class, for the max-softmax baseline (uncalibrated)
-  and the calibrated max probability (what the run abstains on; other scores are compared
+- AUROC, digits against each non-digit class, for the max-softmax baseline (uncalibrated),
+  the calibrated max probability and the energy (what a calibrated run abstains on, with
+  the calibrated max probability; other scores are compared
   in benchmarks/abstention_methods.py); pictures that preprocessing refuses are scored as
   the least digit-like (they get no answer either way);
 - ECE (15 bins) on the corpus digits before and after the temperature.
@@ -34,6 +35,7 @@ from machine import git_commit, git_dirty  # benchmarks/machine.py
 from PIL import Image
 
 from mnist_cnn import calibrate
+from mnist_cnn.abstain import energy
 from mnist_cnn.decode import load_image
 from mnist_cnn.inference import Predictor
 from mnist_cnn.preprocess import NoDigitError, PreprocessError, preprocess
@@ -109,12 +111,15 @@ def evaluate(predictor: Predictor, rows: list[dict], prepared: dict) -> dict:
     present = [index for index, image in enumerate(prepared["ours"]) if image is not None]
     stacked = np.stack([prepared["ours"][i] for i in present])
     answers = predictor.answers(stacked)
-    raw = predictor.probabilities(stacked, calibrated=False)
+    raw, logits = predictor.outputs(stacked)  # uncalibrated; logits None for old exports
     digit = np.full(count, -1)
     null = np.ones(count, dtype=bool)  # refused pictures are unanswered
     likeliest = np.full(count, -1)
     msp = np.full(count, -np.inf)  # digit-likeness scores, higher = more digit-like
     calibrated = np.full(count, -np.inf)
+    negative_energy = np.full(count, -np.inf)
+    if logits is not None:
+        negative_energy[present] = -energy(logits)
     calibrated_rows = np.zeros((count, 10))
     for index, answer, raw_row in zip(present, answers, raw, strict=True):
         null[index] = answer.digit is None
@@ -155,7 +160,9 @@ def evaluate(predictor: Predictor, rows: list[dict], prepared: dict) -> dict:
                     for score_name, scores in (
                         ("max_softmax", msp),
                         ("calibrated_max", calibrated),
+                        ("energy", negative_energy),
                     )
+                    if score_name != "energy" or logits is not None
                 },
             }
     printed = is_digit & np.char.startswith(classes.astype(str), PRINTED_PREFIX)

@@ -120,8 +120,9 @@ def test_the_packaged_model_answers_digits_and_refuses_noise(mnist):
     predictor = Predictor.from_dir(packaged_run_dir())
     answers = predictor.answers(mnist.test.images[:1000] / np.float32(255))
     digits = np.array([-1 if answer.digit is None else answer.digit for answer in answers])
-    # Issue 11's bound: at most 2% of real digits unanswered. Measured 1.3% on these 1,000 with
-    # outlier exposure (0.25% without it, which left 10 points more non-digits answered).
+    # Issue 11's bound: at most 2% of real digits unanswered. Measured 0.8% on these 1,000 with
+    # outlier exposure and the energy threshold at its 98.5th percentile (1.3% at the 98th;
+    # 0.25% without outlier exposure, which left 10 points more non-digits answered).
     assert np.mean(digits == -1) <= 0.02
     answered = digits >= 0
     assert np.mean(digits[answered] == mnist.test.labels[:1000][answered]) >= 0.99
@@ -134,4 +135,4 @@ def test_the_packaged_model_leaves_most_clothing_unanswered():
     with gzip.open(FASHION_TEST_IMAGES) as handle:
         pixels = np.frombuffer(handle.read(), np.uint8, offset=16).reshape(-1, 28, 28)
     answers = Predictor.from_dir(packaged_run_dir()).answers(pixels[:1000] / np.float32(255))
-    assert np.mean([answer.digit is None for answer in answers]) >= 0.85  # measured 90.6%
+    assert np.mean([answer.digit is None for answer in answers]) >= 0.85  # measured 85.9%
