@@ -10,7 +10,7 @@ centre-of-mass preprocessor (`../shared/peers/centre_of_mass_preprocess.py`, imp
 copied) and a plain resize to 28x28. Reported per class:
 - digits: `accuracy` (the likeliest digit is right; a refused picture counts as wrong),
   `no_digit` (preprocessing found no ink), `null` (no answer: no ink, not a digit, not sure),
-  `answered_accuracy`, the peer's and the resize's accuracy;
+  `answered_accuracy`, the peer's and the resize's accuracy, the commonest misreadings;
 - non-digits: `null` (the share correctly left unanswered);
 - AUROC, digits against each non-digit class, for the max-softmax baseline (uncalibrated),
   the calibrated max probability and the energy (what a calibrated run abstains on, with
@@ -41,6 +41,7 @@ from mnist_cnn.inference import Predictor
 from mnist_cnn.preprocess import NoDigitError, PreprocessError, preprocess
 
 PRINTED_PREFIX = "printed"  # classes named printed_* are typefaces; the others handwriting
+CONFUSIONS_KEPT = 5  # misreadings listed per digit class: enough to name a failure class
 
 
 def read_manifest(corpus: Path) -> list[dict[str, str]]:
@@ -103,6 +104,20 @@ def _predicted(predictor: Predictor, images: list) -> np.ndarray:
     return predicted
 
 
+def _confusions(labels: np.ndarray, likeliest: np.ndarray) -> list[dict]:
+    """The commonest misreadings, {"digit", "read_as", "pictures"}, most frequent first
+    (`read_as` -1: refused as "no digit")."""
+    wrong = labels != likeliest
+    pairs, counts = np.unique(
+        np.stack([labels[wrong], likeliest[wrong]]), axis=1, return_counts=True
+    )
+    order = np.argsort(-counts, kind="stable")[:CONFUSIONS_KEPT]
+    return [
+        {"digit": int(pairs[0, i]), "read_as": int(pairs[1, i]), "pictures": int(counts[i])}
+        for i in order
+    ]
+
+
 def evaluate(predictor: Predictor, rows: list[dict], prepared: dict) -> dict:
     count = len(rows)
     kinds = np.array([row["kind"] for row in rows])
@@ -148,6 +163,7 @@ def evaluate(predictor: Predictor, rows: list[dict], prepared: dict) -> dict:
                 else None,
                 "peer_accuracy": float((peer[members] == labels[members]).mean()),
                 "resize_accuracy": float((resize[members] == labels[members]).mean()),
+                "confusions": _confusions(labels[members], likeliest[members]),
             }
         else:
             per_class[name] = {
