@@ -37,3 +37,20 @@ def test_recipes_apply_and_flags_override():
     assert not recipe_config("fast", fast_kernels=False).fast_kernels
     with pytest.raises(MnistCnnError, match="unknown recipe 'quick'.*tutorial, fast, best"):
         recipe_config("quick")
+
+
+def test_bf16_defaults_to_the_cpu_for_one_channels_last_process():
+    from mnist_cnn.config import bf16_by_default
+
+    tutorial = TrainConfig()
+    assert tutorial.bf16 is None  # resolved by train, then recorded in the run
+    assert bf16_by_default(tutorial, distributed=False, resume=False, native=True)
+    assert not bf16_by_default(tutorial, distributed=False, resume=False, native=False)
+    assert not bf16_by_default(tutorial, distributed=True, resume=False, native=True)
+    assert not bf16_by_default(tutorial, distributed=False, resume=True, native=True)
+    for other in (TrainConfig(fast_kernels=False), TrainConfig(data_format="channels_first")):
+        assert not bf16_by_default(other, distributed=False, resume=False, native=True)
+    # the recipes whose figures were measured in float32 stay float32
+    assert recipe_config("best").bf16 is False and recipe_config("robust").bf16 is False
+    with pytest.raises(MnistCnnError, match="bf16"):
+        TrainConfig(bf16=True, data_format="channels_first")

@@ -64,3 +64,16 @@ def test_importing_mnist_cnn_leaves_tensorflow_settings_alone():
         [sys.executable, "-c", code], env=environment, capture_output=True, text=True, check=True
     )
     assert completed.stdout.split()[-1] == "None"
+
+
+def test_cpu_has_bf16_reads_the_flags_line(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f\n")
+    assert not runtime.cpu_has_bf16(cpuinfo)
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu avx512f avx512_bf16 avx512_vnni\n")
+    assert runtime.cpu_has_bf16(cpuinfo)
+    cpuinfo.write_text("flags\t\t: fpu amx_bf16 amx_tile\n")
+    assert runtime.cpu_has_bf16(cpuinfo)
+    cpuinfo.write_text("flags\t\t: avx512_bf16x\n")  # a flag that only starts alike
+    assert not runtime.cpu_has_bf16(cpuinfo)
+    assert not runtime.cpu_has_bf16(tmp_path / "missing")

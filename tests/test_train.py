@@ -54,6 +54,25 @@ def test_tiny_run_writes_every_file(tiny_run):
     assert len(epochs) == 1 and float(epochs[0]["loss"]) > 0
 
 
+def test_bf16_trains_in_bfloat16_and_saves_a_float32_model(tmp_path, tiny_data_dir):
+    config = TrainConfig(data_dir=str(tiny_data_dir), limit=512, learning_rate=1e-3, bf16=True)
+    result = train(config, tmp_path / "bf16", verbose=0)
+    saved = json.loads((tmp_path / "bf16" / "config.json").read_text())
+    assert saved["config"]["bf16"] is True
+    assert 0.5 < result.metrics["test_accuracy"] <= 1.0  # it learns, as in float32
+    model = keras.models.load_model(tmp_path / "bf16" / "model.keras")
+    assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
+    assert saved["onnx"]["max_difference"] <= 1e-5  # exported from the float32 copy
+
+
+def test_an_unset_bf16_is_resolved_for_this_cpu_and_recorded(tmp_path, tiny_data_dir):
+    from mnist_cnn.runtime import cpu_has_bf16
+
+    train(TrainConfig(data_dir=str(tiny_data_dir), limit=128), tmp_path / "auto", verbose=0)
+    saved = json.loads((tmp_path / "auto" / "config.json").read_text())
+    assert saved["config"]["bf16"] is cpu_has_bf16()
+
+
 def test_same_seed_same_metrics(tmp_path, tiny_data_dir):
     config = TrainConfig(data_dir=str(tiny_data_dir), limit=256, seed=3)
     first = train(config, tmp_path / "a", verbose=0).metrics

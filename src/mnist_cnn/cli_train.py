@@ -65,6 +65,13 @@ def add_train_parser(commands: argparse._SubParsersAction) -> None:
         "fastest here); --no-fast-kernels: the XLA path of the tutorial's first figures",
     )
     train.add_argument(
+        "--bf16",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="mixed bfloat16 arithmetic while training (default: on where the CPU has AVX-512 "
+        "BF16 or AMX, for tutorial and fast; the saved model is float32)",
+    )
+    train.add_argument(
         "--checkpoint-every",
         type=int,
         metavar="STEPS",
@@ -106,6 +113,7 @@ def _train_overrides(args: argparse.Namespace) -> dict:
         "data_format": args.data_format,
         "limit": args.limit,
         "fast_kernels": args.fast_kernels,
+        "bf16": args.bf16,
         "validation_images": args.validation_images,
         "checkpoint_every": args.checkpoint_every,
         "images_dir": args.images,

@@ -16,24 +16,27 @@ def input_shape(data_format: str) -> tuple[int, int, int]:
     return (IMAGE_SIZE, IMAGE_SIZE, 1)
 
 
-def build_model(data_format: str = "channels_last") -> keras.Model:
+def build_model(data_format: str = "channels_last", dtype_policy: str | None = None) -> keras.Model:
     """Conv(32,5x5) -> pool -> Conv(64,5x5) -> pool -> Dense(1024) -> Dense(10) softmax.
 
     Layer outputs (channels_first): 32x28x28 -> 32x14x14 -> 64x14x14 -> 64x7x7 -> 3136 -> 1024
     -> 10. The layout only changes where the channel axis sits, not the weights' count.
+    `dtype_policy` (e.g. "mixed_bfloat16") sets the hidden layers' arithmetic; the softmax
+    layer computes in float32 either way.
     """
+    hidden = {} if dtype_policy is None else {"dtype": dtype_policy}
     conv = {"kernel_size": 5, "strides": 1, "padding": "same", "data_format": data_format}
     pool = {"pool_size": 2, "strides": 2, "padding": "same", "data_format": data_format}
     return keras.Sequential(
         [
             keras.Input(shape=input_shape(data_format), name="image"),
-            layers.Conv2D(32, activation="relu", name="conv1", **conv),
-            layers.MaxPooling2D(name="pool1", **pool),
-            layers.Conv2D(64, activation="relu", name="conv2", **conv),
-            layers.MaxPooling2D(name="pool2", **pool),
-            layers.Flatten(data_format=data_format, name="flatten"),
-            layers.Dense(1024, activation="relu", name="dense"),
-            layers.Dense(NUM_CLASSES, activation="softmax", name="probabilities"),
+            layers.Conv2D(32, activation="relu", name="conv1", **conv, **hidden),
+            layers.MaxPooling2D(name="pool1", **pool, **hidden),
+            layers.Conv2D(64, activation="relu", name="conv2", **conv, **hidden),
+            layers.MaxPooling2D(name="pool2", **pool, **hidden),
+            layers.Flatten(data_format=data_format, name="flatten", **hidden),
+            layers.Dense(1024, activation="relu", name="dense", **hidden),
+            layers.Dense(NUM_CLASSES, activation="softmax", name="probabilities", dtype="float32"),
         ],
         name="tutorial_cnn",
     )

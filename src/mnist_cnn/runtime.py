@@ -7,6 +7,7 @@ TensorFlow and Keras are imported inside the functions that use them.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # TensorFlow loads in the functions that need it: cpu_count stays light
@@ -19,6 +20,24 @@ def cpu_count() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+# CPU flags (Linux /proc/cpuinfo names) of native bfloat16 arithmetic, which oneDNN uses for
+# mixed_bfloat16 layers; elsewhere it emulates bfloat16, slower than float32.
+BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+CPUINFO = Path("/proc/cpuinfo")
+
+
+def cpu_has_bf16(cpuinfo: Path = CPUINFO) -> bool:
+    """True if the CPU computes bfloat16 natively (False where /proc/cpuinfo is unreadable)."""
+    try:
+        text = cpuinfo.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return not BF16_CPU_FLAGS.isdisjoint(line.partition(":")[2].split())
+    return False
 
 
 def configure(seed: int | None = None) -> None:

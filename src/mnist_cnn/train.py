@@ -24,7 +24,7 @@ import numpy as np
 from mnist_cnn import MnistCnnError, runtime
 from mnist_cnn.augment import augmenter
 from mnist_cnn.checkpoint import Checkpointer, restore_training, start_or_resume
-from mnist_cnn.config import TrainConfig
+from mnist_cnn.config import TrainConfig, bf16_by_default
 from mnist_cnn.data import Dataset, one_hot, to_model_input
 from mnist_cnn.distributed import build_before_fit, join_cluster, plain_copy
 from mnist_cnn.evaluate import evaluate_model
@@ -38,6 +38,7 @@ from mnist_cnn.progress import BatchLogger, progress_callbacks
 from mnist_cnn.run import checkpoint_dir, read_run, read_started_run, run_document, save_run
 
 logger = logging.getLogger(__name__)
+MIXED_BF16 = "mixed_bfloat16"  # Keras's policy: bfloat16 compute, float32 variables
 # Why a multi-worker run cannot be channels_first: TensorFlow's CPU kernels train those
 # convolutions only under XLA, and XLA cannot compile the workers' collectives on CPU.
 CHANNELS_FIRST_WHY = (
@@ -164,6 +165,9 @@ def train(
         raise MnistCnnError(f"multi-worker training needs channels_last ({CHANNELS_FIRST_WHY})")
     if cluster is not None:  # Keras's multi-batch loop fails under the strategy ("You must
         config = config.replace(steps_per_execution=1)  # feed a value for placeholder tensor")
+    if config.bf16 is None:  # resolved once and recorded: a resumed run keeps the arithmetic
+        native = runtime.cpu_has_bf16()
+        config = config.replace(bf16=bf16_by_default(config, cluster is not None, resume, native))
     if cluster is not None and not cluster.chief:  # trains its share; worker 0 writes the run
         output_dir = Path(tempfile.mkdtemp(prefix=f"mnist-cnn-worker-{cluster.index}-"))
     if not resume:
@@ -189,7 +193,7 @@ def train(
 
     steps = steps_per_epoch(config, len(x_train))
     with cluster.strategy.scope() if cluster else contextlib.nullcontext():
-        model = build_model(config.data_format)
+        model = build_model(config.data_format, MIXED_BF16 if config.bf16 else None)
         if config.init_from is not None and state is None:
             model.set_weights(initial_weights(config))
         # Augmentation wraps the model for training only: the saved model is the plain network.
@@ -231,12 +235,12 @@ def train(
         distributed=cluster is not None,
     )
     train_seconds = checkpointer.train_seconds()
-    if cluster is not None:
-        model = plain_copy(model, config.data_format)  # one model, not one per replica
-        if not cluster.chief:
-            shutil.rmtree(output_dir, ignore_errors=True)
-            cluster.barrier()
-            return TrainResult(output_dir=None, metrics={}, model=model, worker=cluster.index)
+    if cluster is not None or config.bf16:  # one float32 model, not one per replica
+        model = plain_copy(model, config.data_format)
+    if cluster is not None and not cluster.chief:
+        shutil.rmtree(output_dir, ignore_errors=True)
+        cluster.barrier()
+        return TrainResult(output_dir=None, metrics={}, model=model, worker=cluster.index)
 
     started = time.perf_counter()
     evaluation = evaluate_model(model, dataset.test, config.data_format)
