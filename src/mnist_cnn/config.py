@@ -67,8 +67,8 @@ class TrainConfig:
     # and the softmax output stay float32; the saved model is float32). None: on where the CPU
     # does bfloat16 natively (AVX-512 BF16 or AMX: runtime.cpu_has_bf16) and the run is one
     # channels_last process on the fast kernels, off elsewhere; the run records what it used.
-    # The tutorial recipe trained in 0.60x the time (34.5 against 57.5 s) at the same test
-    # accuracy (98.19%) on the AVX-512 BF16 EPYC (benchmarks/README.md).
+    # The tutorial recipe trained in 0.57x the time (37.4 against 65.6 s, median of 3 seeds)
+    # at the same test accuracy per seed on the AVX-512 BF16 EPYC (benchmarks/README.md).
     bf16: bool | None = None
     # Save the training state every N batches and at each epoch end, so that `train --resume`
     # loses at most N batches (0: epoch ends only). A save writes 39 MB (the weights and
