@@ -165,6 +165,8 @@ def train(
         raise MnistCnnError(f"multi-worker training needs channels_last ({CHANNELS_FIRST_WHY})")
     if cluster is not None:  # Keras's multi-batch loop fails under the strategy ("You must
         config = config.replace(steps_per_execution=1)  # feed a value for placeholder tensor")
+    if cluster is not None and config.bf16:
+        raise MnistCnnError("multi-worker training runs float32: drop --bf16")
     if config.bf16 is None:  # resolved once and recorded: a resumed run keeps the arithmetic
         native = runtime.cpu_has_bf16()
         config = config.replace(bf16=bf16_by_default(config, cluster is not None, resume, native))
