@@ -133,7 +133,7 @@ def evaluate(predictor: Predictor, rows: list[dict], prepared: dict) -> dict:
     msp = np.full(count, -np.inf)  # digit-likeness scores, higher = more digit-like
     calibrated = np.full(count, -np.inf)
     negative_energy = np.full(count, -np.inf)
-    if logits is not None:
+    if logits is not None:  # None: a model exported before logits were
         negative_energy[present] = -energy(logits)
     calibrated_rows = np.zeros((count, 10))
     for index, answer, raw_row in zip(present, answers, raw, strict=True):
@@ -146,6 +146,9 @@ def evaluate(predictor: Predictor, rows: list[dict], prepared: dict) -> dict:
     peer = _predicted(predictor, prepared["peer"])
     resize = _predicted(predictor, prepared["resize"])
     refused = np.array([refusal is not None for refusal in prepared["refusals"]])
+    scored = [("max_softmax", msp), ("calibrated_max", calibrated)]
+    if logits is not None:
+        scored.append(("energy", negative_energy))
     per_class = {}
     is_digit = kinds == "digit"
     for name in sorted(set(classes)):
@@ -173,12 +176,7 @@ def evaluate(predictor: Predictor, rows: list[dict], prepared: dict) -> dict:
                 "no_digit": float(refused[members].mean()),
                 "auroc": {
                     score_name: auroc(-scores[is_digit], -scores[members])
-                    for score_name, scores in (
-                        ("max_softmax", msp),
-                        ("calibrated_max", calibrated),
-                        ("energy", negative_energy),
-                    )
-                    if score_name != "energy" or logits is not None
+                    for score_name, scores in scored
                 },
             }
     printed = is_digit & np.char.startswith(classes.astype(str), PRINTED_PREFIX)

@@ -120,7 +120,7 @@ class TrainConfig:
                 f"steps_per_execution must be >= 1, got {self.steps_per_execution}",
             ),
             (
-                not self.bf16 or (self.data_format == "channels_last" and self.fast_kernels),
+                not self.bf16 or self.bf16_supported,
                 "bf16 trains channels_last on the fast kernels only",
             ),
             (
@@ -135,6 +135,11 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise MnistCnnError(f"invalid config: {message}")
+
+    @property
+    def bf16_supported(self) -> bool:
+        """bf16 is built for channels_last on the fast kernels (oneDNN), not the XLA path."""
+        return self.data_format == "channels_last" and self.fast_kernels
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -220,13 +225,7 @@ def bf16_by_default(config: TrainConfig, distributed: bool, resume: bool, native
     """What `bf16=None` means: on where the CPU has it natively (`native`), for one
     channels_last process on the fast kernels; a resumed run started before the setting
     existed keeps float32, as it was started."""
-    return (
-        native
-        and not distributed
-        and not resume
-        and config.fast_kernels
-        and (config.data_format == "channels_last")
-    )
+    return native and not distributed and not resume and config.bf16_supported
 
 
 def recipe_config(name: str = "tutorial", **overrides: Any) -> TrainConfig:

@@ -100,16 +100,6 @@ def join_cluster() -> Cluster | None:
     return Cluster(index=task[0], workers=task[1], strategy=worker_strategy())
 
 
-def plain_copy(model: Any, data_format: str) -> Any:
-    """The trained network as an ordinary model (outside the strategy) to evaluate, export and
-    save like any other."""
-    from mnist_cnn.model import build_model
-
-    copy = build_model(data_format)
-    copy.set_weights(model.get_weights())
-    return copy
-
-
 def worker_strategy() -> Any:
     """The strategy of this worker (it connects to the others: call before any other
     TensorFlow work), with Keras fixed to train under it (see the module docstring)."""

@@ -40,3 +40,11 @@ def build_model(data_format: str = "channels_last", dtype_policy: str | None = N
         ],
         name="tutorial_cnn",
     )
+
+
+def plain_copy(model: keras.Model, data_format: str) -> keras.Model:
+    """The trained network as an ordinary float32 model, to evaluate, export and save like any
+    other: one model for a multi-worker run (not one per replica), float32 for a bf16 one."""
+    copy = build_model(data_format)
+    copy.set_weights(model.get_weights())
+    return copy

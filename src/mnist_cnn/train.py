@@ -26,13 +26,13 @@ from mnist_cnn.augment import augmenter
 from mnist_cnn.checkpoint import Checkpointer, restore_training, start_or_resume
 from mnist_cnn.config import TrainConfig, bf16_by_default
 from mnist_cnn.data import Dataset, one_hot, to_model_input
-from mnist_cnn.distributed import build_before_fit, join_cluster, plain_copy
+from mnist_cnn.distributed import build_before_fit, join_cluster
 from mnist_cnn.evaluate import evaluate_model
 from mnist_cnn.export import onnx_model_or_none
 from mnist_cnn.fit_epochs import fit_epochs, steps_per_epoch
 from mnist_cnn.image_folder import training_data
 from mnist_cnn.inference import load_keras_model
-from mnist_cnn.model import build_model
+from mnist_cnn.model import build_model, plain_copy
 from mnist_cnn.outliers import synthetic_outliers, uniform_targets
 from mnist_cnn.progress import BatchLogger, progress_callbacks
 from mnist_cnn.run import checkpoint_dir, read_run, read_started_run, run_document, save_run
@@ -237,7 +237,7 @@ def train(
         distributed=cluster is not None,
     )
     train_seconds = checkpointer.train_seconds()
-    if cluster is not None or config.bf16:  # one float32 model, not one per replica
+    if cluster is not None or config.bf16:
         model = plain_copy(model, config.data_format)
     if cluster is not None and not cluster.chief:
         shutil.rmtree(output_dir, ignore_errors=True)
