@@ -116,18 +116,60 @@ def bodies(directory: Path) -> dict[str, tuple[Path, str]]:
     }
 
 
-def run_wrk(url: str, script: Path, body: Path, content_type: str, connections: int, seconds: int):
+def connection_split(server_pid: int, port: int) -> list[int]:
+    """Established connections to `port` held by each process of the server (the serve
+    process and its workers), busiest first; Linux /proc, empty elsewhere."""
+    try:
+        table = Path("/proc/net/tcp").read_text().splitlines()[1:]
+        children = Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()
+    except OSError:
+        return []
+    inodes = set()
+    for line in table:
+        fields = line.split()
+        if int(fields[1].split(":")[1], 16) == port and fields[3] == "01":  # ESTABLISHED
+            inodes.add(fields[9])
+    split = []
+    for pid in [server_pid, *map(int, children)]:
+        try:
+            links = [os.readlink(entry) for entry in Path(f"/proc/{pid}/fd").iterdir()]
+        except OSError:  # exited meanwhile
+            continue
+        held = sum(link.removeprefix("socket:[").removesuffix("]") in inodes for link in links)
+        if held:
+            split.append(held)
+    return sorted(split, reverse=True)
+
+
+def run_wrk(
+    url: str,
+    script: Path,
+    body: Path,
+    content_type: str,
+    connections: int,
+    seconds: int,
+    server_pid: int | None = None,
+):
+    """One wrk run; with `server_pid`, also how its connections were split over the server's
+    processes, read halfway through."""
     env = {**os.environ, "BODY_FILE": str(body), "CONTENT_TYPE": content_type}
     command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s"]
-    output = subprocess.run(
+    load = subprocess.Popen(
         [*command, "-s", str(script), f"{url}/predict"],
         env=env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        check=True,
-    ).stdout
+    )
+    split = []
+    if server_pid is not None:
+        time.sleep(seconds / 2)
+        split = connection_split(server_pid, int(url.rsplit(":", 1)[1]))
+    output, errors = load.communicate()
+    if load.returncode:
+        raise RuntimeError(f"wrk failed ({load.returncode}): {errors}")
     line = next(line for line in output.splitlines() if line.startswith("RESULT "))
-    return json.loads(line.removeprefix("RESULT "))
+    return json.loads(line.removeprefix("RESULT ")) | {"connections_per_process": split}
 
 
 def machine() -> dict[str, object]:
@@ -210,7 +252,9 @@ def main(argv: list[str] | None = None) -> int:
                     run_wrk(url, script, body, content_type, connections, args.warmup)
                     wait_idle(server.pid)
                     load_before, cpu_before = os.getloadavg()[0], cpu_seconds(server.pid)
-                    result = run_wrk(url, script, body, content_type, connections, args.duration)
+                    result = run_wrk(
+                        url, script, body, content_type, connections, args.duration, server.pid
+                    )
                     cpu = cpu_seconds(server.pid) - cpu_before
                     result.update(
                         body=body_name,
@@ -225,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
                         f"{body_name:20} c={connections:<3} {result['requests_per_second']:8.1f} "
                         f"req/s  p50 {result['p50_ms']:7.2f} ms  p99 {result['p99_ms']:7.2f} ms  "
                         f"errors {errors}  server CPU {result['server_cpu_ms_per_request']} "
-                        "ms/req",
+                        f"ms/req  connections {result['connections_per_process']}",
                         flush=True,
                     )
     finally:

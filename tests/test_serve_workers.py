@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import socket
 import sys
 import time
 import urllib.request
@@ -14,10 +16,14 @@ from pathlib import Path
 import pytest
 
 from mnist_cnn import serve_workers
-from mnist_cnn.serve_workers import ServeSettings, serve
-from tests.live_server import serve_process
+from mnist_cnn.serve_workers import ServeSettings, port_sockets, serve
+from tests.live_server import free_port, serve_process
 
 REPLACE_SECONDS = 120  # a new worker loads and warms the model before it answers
+# Keep-alive connections opened at once, and the fewest each of 2 workers must hold: with an
+# even hash split, fewer than 4 of 32 happens once in ~400,000 runs. On one shared socket a
+# burst can land on one worker whole (16/0 was measured under wrk).
+OPEN_CONNECTIONS, FEWEST_PER_WORKER = 32, 4
 
 
 @pytest.mark.parametrize(
@@ -36,6 +42,43 @@ def test_default_is_one_worker_per_cpu(monkeypatch):
 def test_zero_workers_is_refused(tiny_run):
     with pytest.raises(ValueError, match="workers must be >= 1"):
         serve(ServeSettings(run_dir=str(tiny_run), workers=0), "127.0.0.1", 0)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_REUSEPORT")
+def test_port_sockets_share_one_port_that_nobody_else_can_take():
+    port = free_port()
+    sockets = port_sockets("127.0.0.1", port, 3)
+    try:
+        assert {listening.getsockname()[1] for listening in sockets} == {port}
+        with pytest.raises(OSError), socket.socket() as other:
+            other.bind(("127.0.0.1", port))
+        with pytest.raises(OSError):  # a second server, even one of ours, is refused
+            port_sockets("127.0.0.1", port, 2)
+    finally:
+        for listening in sockets:
+            listening.close()
+
+
+def test_a_second_server_on_a_taken_port_fails(tiny_run):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        settings = ServeSettings(run_dir=str(tiny_run), workers=2)
+        assert serve(settings, "127.0.0.1", taken.getsockname()[1]) is False
+
+
+def _connections_held(pid: int, port: int) -> int:
+    """Established connections to `port` whose socket process `pid` holds (Linux /proc)."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].split(":")[1], 16) == port and fields[3] == "01":  # ESTABLISHED
+            inodes.add(fields[9])
+    held = 0
+    for descriptor in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            held += os.readlink(descriptor).removeprefix("socket:[").removesuffix("]") in inodes
+    return held
 
 
 def _workers(parent: int) -> set[int]:
@@ -78,6 +121,18 @@ def test_two_workers_share_the_port_and_the_metrics(tiny_run, mnist, tmp_path):
         answers = {_predict(port, body) for _ in range(40)}
         assert len(answers) == 1  # the same model in both workers
         assert _predicted(port) == 40  # every worker's requests, whichever answers /metrics
+
+        # New connections are shared out over the workers, not taken by whichever wakes first.
+        clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(OPEN_CONNECTIONS)]
+        try:
+            deadline = time.monotonic() + 30
+            while sum(held := [_connections_held(pid, port) for pid in workers]) < OPEN_CONNECTIONS:
+                assert time.monotonic() < deadline, held  # accepted by nobody
+                time.sleep(0.1)
+            assert min(held) >= FEWEST_PER_WORKER, held
+        finally:
+            for client in clients:
+                client.close()
 
         killed = min(workers)
         os.kill(killed, signal.SIGKILL)
