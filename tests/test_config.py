@@ -19,6 +19,8 @@ def test_defaults_are_the_tutorial_recipe():
         ("data_format", "nhwc"),
         ("outliers", -0.1),
         ("outliers", 1.5),
+        ("flagged_ones", -0.1),
+        ("flagged_ones", 1.01),
     ],
 )
 def test_invalid_values_are_refused(field, value):

@@ -154,7 +154,8 @@ def serve(settings: ServeSettings, host: str, port: int) -> bool:
         try:
             sockets = port_sockets(host, port, settings.workers)
         except OSError as error:
-            logging.getLogger("uvicorn.error").error(error)
+            message = f"cannot listen on {host}:{port}: {error.strerror or error}"
+            logging.getLogger("uvicorn.error").error(message)
             return False
         supervisor = SpreadSupervisor(config, sockets=sockets)
     else:  # one shared socket, as uvicorn does

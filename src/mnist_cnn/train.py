@@ -25,7 +25,7 @@ from mnist_cnn import MnistCnnError, runtime
 from mnist_cnn.augment import augmenter
 from mnist_cnn.checkpoint import Checkpointer, restore_training, start_or_resume
 from mnist_cnn.config import TrainConfig, bf16_by_default
-from mnist_cnn.data import Dataset, one_hot, to_model_input
+from mnist_cnn.data import Dataset
 from mnist_cnn.distributed import build_before_fit, join_cluster
 from mnist_cnn.evaluate import evaluate_model
 from mnist_cnn.export import onnx_model_or_none
@@ -33,9 +33,9 @@ from mnist_cnn.fit_epochs import fit_epochs, steps_per_epoch
 from mnist_cnn.image_folder import training_data
 from mnist_cnn.inference import load_keras_model
 from mnist_cnn.model import build_model, plain_copy
-from mnist_cnn.outliers import synthetic_outliers, uniform_targets
 from mnist_cnn.progress import BatchLogger, progress_callbacks
 from mnist_cnn.run import checkpoint_dir, read_run, read_started_run, run_document, save_run
+from mnist_cnn.training_set import training_set
 
 logger = logging.getLogger(__name__)
 MIXED_BF16 = "mixed_bfloat16"  # Keras's policy: bfloat16 compute, float32 variables
@@ -54,21 +54,6 @@ class TrainResult:
     model: keras.Model
     calibration: dict[str, Any] | None = None  # fit_confidence's records, when images held out
     worker: int = 0  # index in a multi-worker cluster: only worker 0 saves a run
-
-
-def held_out_split(
-    dataset: Dataset, config: TrainConfig
-) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    """((train images, labels), (validation images, labels)): the last
-    `config.validation_images` training images are held out for calibration."""
-    images, labels = dataset.train.images, dataset.train.labels
-    keep = len(images) - config.validation_images
-    if keep < 1:
-        raise MnistCnnError(
-            f"validation_images={config.validation_images} leaves no training images "
-            f"(the training set has {len(images)})"
-        )
-    return (images[:keep], labels[:keep]), (images[keep:], labels[keep:])
 
 
 def check_output_dir(output_dir: Path, overwrite: bool) -> None:
@@ -185,14 +170,8 @@ def train(
     started = run_document(config, **described, onnx_record=None)
     state, resumed = start_or_resume(output_dir, started, resume)
 
-    train_images, train_labels = held_out_split(dataset, config)[0]
-    if config.limit is not None:
-        train_images, train_labels = train_images[: config.limit], train_labels[: config.limit]
-    outlier_count = round(config.outliers * len(train_images))
-    outliers = synthetic_outliers(train_images, train_labels, outlier_count, config.seed)
-    x_train = to_model_input(np.concatenate([train_images, outliers]), config.data_format)
-    y_train = np.concatenate([one_hot(train_labels), uniform_targets(outlier_count)])
-
+    training = training_set(dataset, config)
+    x_train, y_train = training.inputs, training.targets
     steps = steps_per_epoch(config, len(x_train))
     with cluster.strategy.scope() if cluster else contextlib.nullcontext():
         model = build_model(config.data_format, MIXED_BF16 if config.bf16 else None)
@@ -253,8 +232,8 @@ def train(
         "test_accuracy": evaluation["test_accuracy"],
         "train_seconds": train_seconds,
         "evaluate_seconds": evaluate_seconds,
-        "train_images": len(train_images),
-        "outlier_images": outlier_count,
+        "train_images": training.digit_images,
+        "outlier_images": training.outlier_images,
         "validation_images": config.validation_images,
         "images_per_second": len(x_train) * config.epochs / train_seconds,
         "epochs": config.epochs,
