@@ -23,6 +23,7 @@ from mnist_cnn.evaluate import PREDICT_BATCH
 from mnist_cnn.image_folder import training_data
 from mnist_cnn.inference import Predictor
 from mnist_cnn.run import read_run, record_calibration
+from mnist_cnn.training_set import held_out_split
 
 # Below this calibrated probability predict answers null. Chosen on the tune split of the
 # real-world corpus (benchmarks/corpus; never its eval split) as the highest value that kept
@@ -81,9 +82,8 @@ def calibrate_run(run_dir: str | Path, data_dir: str | None = None) -> dict[str,
         )
     predictor = Predictor(run, backend="onnxruntime")
     dataset = load_mnist(data_dir) if data_dir is not None else training_data(run.config)
-    held_out_images = dataset.train.images[-held_out:]
+    held_out_images, validation_labels = held_out_split(dataset, run.config)[1]
     validation, validation_logits = model_outputs(predictor, held_out_images / np.float32(255))
-    validation_labels = dataset.train.labels[-held_out:]
     test, test_logits = model_outputs(predictor, dataset.test.images / np.float32(255))
     temperature = calibrate.fit_temperature(validation, validation_labels)
 
