@@ -73,6 +73,11 @@ class TrainConfig:
     # The tutorial recipe trained in 0.57x the time (37.4 against 65.6 s, median of 3 seeds)
     # at the same test accuracy per seed on the AVX-512 BF16 EPYC (benchmarks/README.md).
     bf16: bool | None = None
+    # Adam's update as one fused TensorFlow kernel per variable (fused_adam.py): the same
+    # arithmetic in one pass over memory instead of about ten. The tutorial recipe in bfloat16
+    # trained in 0.84x the time (25.6 against 30.6 s, median of 3), float32 no faster (48.3
+    # against 48.8 s; benchmarks/README.md, "Run of 2026-12-07: fused Adam"). Off: Keras's Adam.
+    fused_adam: bool = True
     # Save the training state every N batches and at each epoch end, so that `train --resume`
     # loses at most N batches (0: epoch ends only). A save writes 39 MB (the weights and
     # Adam's two moments) in 0.1-0.2 s on the 2-core dev machine: every 500 batches is 4

@@ -44,7 +44,8 @@ def build_model(data_format: str = "channels_last", dtype_policy: str | None = N
 
 def plain_copy(model: keras.Model, data_format: str) -> keras.Model:
     """The trained network as an ordinary float32 model, to evaluate, export and save like any
-    other: one model for a multi-worker run (not one per replica), float32 for a bf16 one."""
+    other: one model for a multi-worker run (not one per replica), float32 for a bf16 one,
+    and without the optimizer, which plain Keras cannot load when it is FusedAdam."""
     copy = build_model(data_format)
     copy.set_weights(model.get_weights())
     return copy

@@ -30,6 +30,7 @@ from mnist_cnn.distributed import build_before_fit, join_cluster
 from mnist_cnn.evaluate import evaluate_model
 from mnist_cnn.export import onnx_model_or_none
 from mnist_cnn.fit_epochs import fit_epochs, steps_per_epoch
+from mnist_cnn.fused_adam import FusedAdam
 from mnist_cnn.image_folder import training_data
 from mnist_cnn.inference import load_keras_model
 from mnist_cnn.model import build_model, plain_copy
@@ -87,8 +88,9 @@ def learning_rate(
 def compile_model(
     model: keras.Model, config: TrainConfig, total_steps: int, *, distributed: bool = False
 ) -> None:
+    optimizer = FusedAdam if config.fused_adam else keras.optimizers.Adam
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=learning_rate(config, total_steps)),
+        optimizer=optimizer(learning_rate=learning_rate(config, total_steps)),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
         metrics=["accuracy"],
         steps_per_execution=config.steps_per_execution,
@@ -216,7 +218,7 @@ def train(
         distributed=cluster is not None,
     )
     train_seconds = checkpointer.train_seconds()
-    if cluster is not None or config.bf16:
+    if cluster is not None or config.bf16 or config.fused_adam:  # a model any Keras loads
         model = plain_copy(model, config.data_format)
     if cluster is not None and not cluster.chief:
         shutil.rmtree(output_dir, ignore_errors=True)
