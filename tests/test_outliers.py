@@ -4,14 +4,7 @@ import numpy as np
 import pytest
 
 from mnist_cnn.data import load_mnist
-from mnist_cnn.outliers import (
-    KINDS,
-    MIRROR_DIGITS,
-    TURN_DIGITS,
-    synthetic_outliers,
-    uniform_targets,
-)
-from mnist_cnn.preprocess import frame_digit
+from mnist_cnn.outliers import KINDS, MIRROR_DIGITS, synthetic_outliers, uniform_targets
 
 
 @pytest.fixture(scope="module")
@@ -49,26 +42,6 @@ def test_outliers_are_not_the_digits_they_came_from(digits):
 def test_mirrored_digits_leave_out_their_own_mirror_images():
     assert not {0, 1, 8} & set(MIRROR_DIGITS)  # symmetric: their mirror is still a digit
     assert not {2, 5} & set(MIRROR_DIGITS)  # each reads as the other one mirrored
-
-
-def test_turned_digits_leave_out_the_0_whose_quarter_turn_is_still_a_0():
-    assert 0 not in TURN_DIGITS and set(TURN_DIGITS) == set(range(1, 10))
-
-
-def test_turned_outliers_are_quarter_turns_of_digits(digits):
-    images, labels = digits
-    turned = synthetic_outliers(images, labels, count=len(KINDS) * 4, seed=3)[
-        KINDS.index("turned") :: len(KINDS)
-    ]
-    candidates = {
-        np.round(np.clip(frame_digit(np.rot90(image / 255.0, turn)), 0, 1) * 255)
-        .astype(np.uint8)
-        .tobytes()
-        for image, label in zip(images, labels, strict=True)
-        if label in TURN_DIGITS
-        for turn in (1, 3)
-    }
-    assert all(picture.tobytes() in candidates for picture in turned)
 
 
 def test_uniform_targets_sum_to_one():

@@ -5,10 +5,9 @@ a uniform answer on pictures that are not of its classes, so that its confidence
 fall on non-digits it never saw. The shipped model may learn from MNIST training images only,
 so the outliers here are computed from those digits, never from letters, clothing or any
 other picture set: stroke fragments rearranged, two digits on top of each other, mirror
-images of digits whose mirror is no digit, filled silhouettes, and digits given a quarter
-turn (strokes exactly like a digit's in a shape that is none: a 3 on its side is an m).
-Each is framed as preprocessing frames a picture (fitted into 20x20, centre of mass at the
-centre), since that is what the model sees of any picture, digit or not.
+images of digits whose mirror is no digit, and filled silhouettes. Each is framed as
+preprocessing frames a picture (fitted into 20x20, centre of mass at the centre), since that
+is what the model sees of any picture, digit or not.
 
 Their target is the uniform distribution: with categorical cross-entropy, that is exactly
 the outlier-exposure loss (cross-entropy to uniform) up to a constant.
@@ -22,17 +21,14 @@ from scipy import ndimage
 from mnist_cnn.data import NUM_CLASSES
 from mnist_cnn.preprocess import NoDigitError, frame_digit
 
-# The kinds, drawn in equal shares.
-KINDS = ("tiles", "overlay", "mirror", "silhouette", "turned")
+# The four kinds, drawn in equal shares.
+KINDS = ("tiles", "overlay", "mirror", "silhouette")
 # Mirror images (left-right) of these digits are no digit; 0, 1 and 8 are their own mirror
 # image, and a mirrored 2 or 5 reads as the other one.
 MIRROR_DIGITS = (3, 4, 6, 7, 9)
 # Filled silhouettes of the digits with loops are blobs (an ink blot, a shoe); the filled
 # outline of a 2, 3 or 5 reads as the same digit drawn with a marker, so they are left out.
 SILHOUETTE_DIGITS = (0, 6, 8, 9)
-# A quarter turn (either way) of these digits is no digit; a 0 on its side is still a 0. The
-# corpus and the capture augmentation tilt digits by 20 degrees at most, far from 90.
-TURN_DIGITS = (1, 2, 3, 4, 5, 6, 7, 8, 9)
 _INK = 0.3  # a pixel above this (0-1) is ink when a digit is binarised for its silhouette
 _SILHOUETTE_RADIUS = 2  # dilation before filling, px at 28x28: closes the gaps of a loop
 _SILHOUETTE_SOFTNESS = 0.8  # Gaussian sigma, px: anti-aliased edges, as a photo has
@@ -74,7 +70,6 @@ def synthetic_outliers(images: np.ndarray, labels: np.ndarray, count: int, seed:
     by_label = {digit: np.flatnonzero(labels == digit) for digit in range(NUM_CLASSES)}
     mirror_pool = np.concatenate([by_label[digit] for digit in MIRROR_DIGITS])
     silhouette_pool = np.concatenate([by_label[digit] for digit in SILHOUETTE_DIGITS])
-    turn_pool = np.concatenate([by_label[digit] for digit in TURN_DIGITS])
     result = np.zeros((count, 28, 28), dtype=np.uint8)
     made = 0
     while made < count:
@@ -88,11 +83,8 @@ def synthetic_outliers(images: np.ndarray, labels: np.ndarray, count: int, seed:
             picture = _overlay(images[first] / 255.0, second / 255.0, random)
         elif kind == "mirror":
             picture = images[mirror_pool[random.integers(len(mirror_pool))]][:, ::-1] / 255.0
-        elif kind == "silhouette":
-            picture = _silhouette(images[silhouette_pool[random.integers(len(silhouette_pool))]])
         else:
-            turn = 1 if random.random() < 0.5 else 3  # a quarter turn left or right
-            picture = np.rot90(images[turn_pool[random.integers(len(turn_pool))]], turn) / 255.0
+            picture = _silhouette(images[silhouette_pool[random.integers(len(silhouette_pool))]])
         try:
             framed = frame_digit(np.asarray(picture, dtype=np.float64))
         except NoDigitError:  # a quadrant shuffle of a tiny digit can leave nothing: draw again
