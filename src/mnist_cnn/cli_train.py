@@ -69,7 +69,7 @@ def add_train_parser(commands: argparse._SubParsersAction) -> None:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="mixed bfloat16 arithmetic while training (default: on where the CPU has AVX-512 "
-        "BF16 or AMX, for tutorial and fast; the saved model is float32)",
+        "BF16 or AMX; the saved model is float32)",
     )
     train.add_argument(
         "--checkpoint-every",
