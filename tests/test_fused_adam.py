@@ -32,7 +32,15 @@ def _trained(optimizer):
 
 
 @pytest.mark.parametrize("amsgrad", [False, True])
-def test_fused_adam_makes_keras_adams_updates(amsgrad):
+def test_fused_adam_makes_keras_adams_updates(amsgrad, monkeypatch):
+    fused_calls = []
+    fused_kernel = tf.raw_ops.ResourceApplyAdam
+
+    def counted(**arguments):
+        fused_calls.append(arguments["var"])
+        return fused_kernel(**arguments)
+
+    monkeypatch.setattr(tf.raw_ops, "ResourceApplyAdam", counted)
     schedule = keras.optimizers.schedules.CosineDecay(1e-2, decay_steps=STEPS)
     fused, fused_optimizer = _trained(FusedAdam(learning_rate=schedule, amsgrad=amsgrad))
     plain, plain_optimizer = _trained(
@@ -43,6 +51,8 @@ def test_fused_adam_makes_keras_adams_updates(amsgrad):
     # the same state: a checkpoint of one resumes the other
     for ours, theirs in zip(fused_optimizer.variables, plain_optimizer.variables, strict=True):
         np.testing.assert_allclose(np.asarray(ours), np.asarray(theirs), rtol=1e-5, atol=1e-7)
+    # the fused kernel did the updates (2 variables x STEPS); AMSGrad takes Keras's path
+    assert len(fused_calls) == (0 if amsgrad else 2 * STEPS)
     moved = np.abs(fused[0] - _trained(FusedAdam(learning_rate=0.0))[0][0]).max()
     assert moved > 1e-3  # the variables did move: the comparison is not of two no-ops
 
