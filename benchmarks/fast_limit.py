@@ -39,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--output", type=Path)
     args = parser.parse_args(argv)
-    train_split = load_mnist().train
+    dataset = load_mnist()  # read once: every run trains on it
+    train_split = dataset.train
     held_out = to_model_input(train_split.images[-HELD_OUT:])
     labels = train_split.labels[-HELD_OUT:]
     runs = []
@@ -47,7 +48,9 @@ def main(argv: list[str] | None = None) -> int:
         for seed in range(args.seeds):
             for limit in args.limits:
                 config = recipe_config("fast", limit=limit, seed=seed)
-                result = train(config, Path(scratch) / "run", overwrite=True, verbose=0)
+                result = train(
+                    config, Path(scratch) / "run", overwrite=True, dataset=dataset, verbose=0
+                )
                 predicted = np.asarray(result.model.predict(held_out, verbose=0)).argmax(axis=1)
                 accuracy = float((predicted == labels).mean())
                 seconds = result.metrics["train_seconds"]

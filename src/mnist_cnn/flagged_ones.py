@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from mnist_cnn.preprocess import NoDigitError, frame_digit
+from mnist_cnn.slant import slant as ink_slant
 
 ONE = 1  # the label given a flag
 # Flag length as a share of the digit's height, and its slope below the horizontal, drawn
@@ -37,12 +38,10 @@ def _stroke_width(ink: np.ndarray) -> float:
 
 
 def slant(digit: np.ndarray) -> float:
-    """How far the stroke leans: the least-squares slope of the ink's column on its row
-    (columns per row, > 0 leaning right at the top, as a "/")."""
-    rows, columns = np.nonzero(digit > _INK)
-    if rows.size < 2 or np.ptp(rows) == 0:
-        return 0.0
-    return float(-np.polyfit(rows, columns, 1)[0])
+    """How far the stroke leans: preprocessing's slant of the ink pixels, each counted once
+    (the least-squares slope of their column on their row), sign turned so that > 0 leans
+    right at the top, as a "/" (columns per row)."""
+    return -ink_slant((digit > _INK).astype(np.float64))
 
 
 def add_flag(digit: np.ndarray, random: np.random.Generator) -> np.ndarray:
