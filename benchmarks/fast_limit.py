@@ -1,12 +1,15 @@
-"""How few images the `fast` recipe can train on: accuracy on held-out training images.
+"""How short the `fast` recipe can train: accuracy on held-out training images.
 
     .venv/bin/python benchmarks/fast_limit.py --limits 30000 24000 21000 18000 --seeds 5 \
         [--output benchmarks/results/fast_limit.json]
+    .venv/bin/python benchmarks/fast_limit.py --variants limit=30000 \
+        limit=30000,batch_size=128,learning_rate=0.003 --seeds 5
 
-Each (seed, limit) trains `--recipe fast --limit N` (its warm-up and cosine decay fitted to
-the N images) in this process and reads the last 5,000 MNIST training images, which no
-`fast` run trains on (it takes the first 30,000 at most). The test set is not read: this is
-for choosing a limit without tuning on the figure the recipe is judged by.
+Each (seed, variant) trains `--recipe fast` with the variant's settings (`--limits N` is
+`limit=N`; the warm-up and cosine decay follow the images and batches) in this process and
+reads the last 5,000 MNIST training images, which no variant may train on (`limit` at most
+55,000). The test set is not read: this is for choosing a variant without tuning on the
+figure the recipe is judged by.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import tempfile
 from pathlib import Path
 
 from machine import cpu_model, git_commit, git_dirty  # benchmarks/machine.py
+from train_speed import parse_spec  # benchmarks/train_speed.py: `key=value,...` settings
 
 import mnist_cnn
 
@@ -30,15 +34,25 @@ from mnist_cnn.config import recipe_config  # noqa: E402
 from mnist_cnn.data import load_mnist, to_model_input  # noqa: E402
 from mnist_cnn.train import train  # noqa: E402
 
-HELD_OUT = 5000  # the last training images: beyond every limit measured here
+HELD_OUT = 5000  # the last training images: beyond every limit allowed here
+TRAINING_IMAGES = 60000
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--limits", type=int, nargs="+", default=[30000, 24000, 21000, 18000])
+    parser.add_argument("--limits", type=int, nargs="+", default=[])
+    parser.add_argument("--variants", nargs="+", default=[], help="key=value,... settings")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--output", type=Path)
     args = parser.parse_args(argv)
+    variants = [f"limit={limit}" for limit in args.limits] + args.variants
+    if not variants:
+        parser.error("give --limits or --variants")
+    settings = {variant: parse_spec(f"fast:{variant}")[1] for variant in variants}
+    for variant, values in settings.items():
+        config = recipe_config("fast", **values)
+        if config.limit is None or config.limit > TRAINING_IMAGES - HELD_OUT:
+            parser.error(f"{variant}: limit must be at most {TRAINING_IMAGES - HELD_OUT}")
     dataset = load_mnist()  # read once: every run trains on it
     train_split = dataset.train
     held_out = to_model_input(train_split.images[-HELD_OUT:])
@@ -46,8 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     with tempfile.TemporaryDirectory() as scratch:
         for seed in range(args.seeds):
-            for limit in args.limits:
-                config = recipe_config("fast", limit=limit, seed=seed)
+            for variant in variants:
+                config = recipe_config("fast", **{**settings[variant], "seed": seed})
                 result = train(
                     config, Path(scratch) / "run", overwrite=True, dataset=dataset, verbose=0
                 )
@@ -56,21 +70,22 @@ def main(argv: list[str] | None = None) -> int:
                 seconds = result.metrics["train_seconds"]
                 runs.append(
                     {
-                        "limit": limit,
+                        "variant": variant,
+                        "limit": config.limit,
                         "seed": seed,
                         "held_out_accuracy": accuracy,
                         "train_seconds": seconds,
                     }
                 )
-                print(f"limit {limit} seed {seed}: held out {accuracy:.4f}, {seconds:.1f} s")
+                print(f"{variant} seed {seed}: held out {accuracy:.4f}, {seconds:.1f} s")
     summary = {}
-    for limit in args.limits:
-        mine = [run for run in runs if run["limit"] == limit]
-        summary[limit] = {
+    for variant in variants:
+        mine = [run for run in runs if run["variant"] == variant]
+        summary[variant] = {
             "held_out_accuracy_median": statistics.median(r["held_out_accuracy"] for r in mine),
             "train_seconds_median": statistics.median(r["train_seconds"] for r in mine),
         }
-        print(f"limit {limit}: {summary[limit]}")
+        print(f"{variant}: {summary[variant]}")
     if args.output:
         document = {
             "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),

@@ -41,6 +41,10 @@ class PreprocessError(MnistCnnError, ValueError):
     """The input cannot be turned into a digit image; the message names the problem."""
 
 
+class NoDigitError(PreprocessError):
+    """The image holds no ink (blank page, uniform colour), or nothing that can be a digit."""
+
+
 Source = str | os.PathLike | bytes | bytearray | BinaryIO
 
 

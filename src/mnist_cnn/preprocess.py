@@ -4,8 +4,9 @@ MNIST was made by cropping each digit to its bounding box, fitting it into 20x20
 kept, anti-aliased) and pasting it into 28x28 with its centre of mass at the centre, white ink on
 black. This module does the same for photos, scans and canvas drawings, with two steps more:
 the stroke width and the slant of a digit far outside MNIST's usual range are brought to the
-edge of that range, since a model trained on MNIST has seen few such digits. Reading and
-decoding the picture, and its guards, live in `mnist_cnn.decode`.
+edge of that range, since a model trained on MNIST has seen few such digits. Ink that is the
+outline of a solid shape (a photographed coat or bag) is refused (`mnist_cnn.solid_shape`).
+Reading and decoding the picture, and its guards, live in `mnist_cnn.decode`.
 
 Unless a comment says otherwise, a number below was tuned by hand on tests/realistic.py's
 pictures and tests/test_preprocess.py; no record of that tuning was kept. Levels are on the
@@ -20,11 +21,13 @@ from scipy import ndimage
 
 from mnist_cnn.background_noise import background_level, lag_sigma
 from mnist_cnn.decode import ALLOWED_FORMATS as ALLOWED_FORMATS  # re-exported for serve.py
+from mnist_cnn.decode import NoDigitError as NoDigitError  # re-exported: callers catch it here
 from mnist_cnn.decode import PreprocessError, Source, array_to_gray, load_image, source_label
 from mnist_cnn.image_filters import EIGHT_CONNECTED, hysteresis, otsu_threshold, pool, resize
 from mnist_cnn.slant import SLANT_RANGE as SLANT_RANGE  # re-exported for benchmarks
 from mnist_cnn.slant import deslant
 from mnist_cnn.slant import slant as slant  # re-exported for benchmarks
+from mnist_cnn.solid_shape import refuse_solid_outline
 
 # MNIST's geometry (LeCun et al.): a digit fitted into a 20x20 box, pasted into 28x28.
 _MNIST_SIDE, _MNIST_BOX = 28, 20
@@ -93,10 +96,6 @@ _CROP_MARGIN = 2  # pixels kept around the ink box beyond the thickening radius
 _FRAME_INK_MIN = 0.05  # pixels above this level make the ink box fitted into 20x20
 
 
-class NoDigitError(PreprocessError):
-    """The image holds no ink (blank page, uniform colour)."""
-
-
 def _looks_mnist(gray: np.ndarray) -> bool:
     ring = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
     dark = ring.mean() < _MNIST_DARK_MAX and np.median(gray) < _MNIST_DARK_MAX
@@ -157,8 +156,8 @@ def _background(work: np.ndarray) -> np.ndarray:
     return full_size[:height, :width]
 
 
-def _ink_layer(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Grayscale picture -> (ink mask, ink strength in [0, 1]) on the working copy."""
+def _ink_layer(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Grayscale picture -> (ink mask, ink strength in [0, 1], the working copy itself)."""
     if np.ptp(gray) < _MIN_CONTRAST:
         raise NoDigitError("no digit found: the image is blank (uniform, no ink)")
     work = _working_copy(gray)
@@ -182,11 +181,11 @@ def _ink_layer(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ink = float(np.percentile(signal[mask], _INK_PERCENTILE))
     floor = level + max(_BACKGROUND_SIGMAS * sigma, _RAMP_FLOOR_FRACTION * (ink - level))
     strength = np.clip((signal - floor) / max(ink - floor, 1e-6), 0.0, 1.0)
-    return mask, strength
+    return mask, strength, work
 
 
 def _to_mnist(gray: np.ndarray) -> np.ndarray:
-    mask, strength = _ink_layer(gray)
+    mask, strength, work = _ink_layer(gray)
     height, width = mask.shape
     mask = _keep_digit(mask, strength)
     ys, xs = np.nonzero(mask)
@@ -203,6 +202,7 @@ def _to_mnist(gray: np.ndarray) -> np.ndarray:
     eroded = ndimage.binary_erosion(crop, structure=EIGHT_CONNECTED)  # outside counts as paper
     boundary = crop & ~eroded
     stroke = 2.0 * crop.sum() / max(boundary.sum(), 1)
+    refuse_solid_outline(work, mask, stroke)
     radius = (np.clip(stroke, _WIDTH_LO * size, _WIDTH_HI * size) - stroke) / 2
     radius = max(radius, -_THIN_MAX * stroke)
     spread = ndimage.maximum_filter if radius > 0 else ndimage.minimum_filter
