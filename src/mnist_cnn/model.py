@@ -16,13 +16,18 @@ def input_shape(data_format: str) -> tuple[int, int, int]:
     return (IMAGE_SIZE, IMAGE_SIZE, 1)
 
 
-def build_model(data_format: str = "channels_last", dtype_policy: str | None = None) -> keras.Model:
+def build_model(
+    data_format: str = "channels_last",
+    dtype_policy: str | None = None,
+    dense_layer: type[layers.Dense] = layers.Dense,
+) -> keras.Model:
     """Conv(32,5x5) -> pool -> Conv(64,5x5) -> pool -> Dense(1024) -> Dense(10) softmax.
 
     Layer outputs (channels_first): 32x28x28 -> 32x14x14 -> 64x14x14 -> 64x7x7 -> 3136 -> 1024
     -> 10. The layout only changes where the channel axis sits, not the weights' count.
     `dtype_policy` (e.g. "mixed_bfloat16") sets the hidden layers' arithmetic; the softmax
-    layer computes in float32 either way.
+    layer computes in float32 either way. `dense_layer` builds the 1,024-unit layer (train
+    passes one with a faster backward pass, dense_gradient.py; the weights are the same).
     """
     hidden = {} if dtype_policy is None else {"dtype": dtype_policy}
     conv = {"kernel_size": 5, "strides": 1, "padding": "same", "data_format": data_format}
@@ -35,7 +40,7 @@ def build_model(data_format: str = "channels_last", dtype_policy: str | None = N
             layers.Conv2D(64, activation="relu", name="conv2", **conv, **hidden),
             layers.MaxPooling2D(name="pool2", **pool, **hidden),
             layers.Flatten(data_format=data_format, name="flatten", **hidden),
-            layers.Dense(1024, activation="relu", name="dense", **hidden),
+            dense_layer(1024, activation="relu", name="dense", **hidden),
             layers.Dense(NUM_CLASSES, activation="softmax", name="probabilities", dtype="float32"),
         ],
         name="tutorial_cnn",

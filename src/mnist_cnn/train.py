@@ -26,6 +26,7 @@ from mnist_cnn.augment import augmenter
 from mnist_cnn.checkpoint import Checkpointer, restore_training, start_or_resume
 from mnist_cnn.config import TrainConfig, bf16_by_default
 from mnist_cnn.data import Dataset
+from mnist_cnn.dense_gradient import FastGradientDense
 from mnist_cnn.distributed import build_before_fit, join_cluster
 from mnist_cnn.evaluate import evaluate_model
 from mnist_cnn.export import onnx_model_or_none
@@ -176,7 +177,8 @@ def train(
     x_train, y_train = training.inputs, training.targets
     steps = steps_per_epoch(config, len(x_train))
     with cluster.strategy.scope() if cluster else contextlib.nullcontext():
-        model = build_model(config.data_format, MIXED_BF16 if config.bf16 else None)
+        dense_layer = FastGradientDense if config.fast_dense_gradient else keras.layers.Dense
+        model = build_model(config.data_format, MIXED_BF16 if config.bf16 else None, dense_layer)
         if config.init_from is not None and state is None:
             model.set_weights(initial_weights(config))
         # Augmentation wraps the model for training only: the saved model is the plain network.
@@ -218,7 +220,9 @@ def train(
         distributed=cluster is not None,
     )
     train_seconds = checkpointer.train_seconds()
-    if cluster is not None or config.bf16 or config.fused_adam:  # a model any Keras loads
+    if (  # a model any Keras loads
+        cluster is not None or config.bf16 or config.fused_adam or config.fast_dense_gradient
+    ):
         model = plain_copy(model, config.data_format)
     if cluster is not None and not cluster.chief:
         shutil.rmtree(output_dir, ignore_errors=True)
