@@ -79,10 +79,10 @@ class TrainConfig:
     # against 48.8 s; benchmarks/README.md, "Run of 2026-12-07: fused Adam"). Off: Keras's Adam.
     fused_adam: bool = True
     # The 1,024-unit layer's float32 input gradient as an untransposed matmul
-    # (dense_gradient.py): TensorFlow's own spent about a fifth of a float32 step on it. The
-    # tutorial recipe in float32 trained in 0.75x the time (37.0 against 49.4 s, median of 3
-    # seeds, the same test accuracy per seed within 0.02 points; benchmarks/README.md). No
-    # effect in bfloat16. Off: Keras's Dense.
+    # (dense_gradient.py): TensorFlow's own spent about a fifth of a float32 step at batch 32
+    # on it. The tutorial recipe in float32 trained in 0.75x the time (37.0 against 49.4 s,
+    # median of 3 seeds, the same test accuracy per seed within 0.02 points); at batch 128 no
+    # gain was measured (benchmarks/README.md). No effect in bfloat16. Off: Keras's Dense.
     fast_dense_gradient: bool = True
     # Save the training state every N batches and at each epoch end, so that `train --resume`
     # loses at most N batches (0: epoch ends only). A save writes 39 MB (the weights and

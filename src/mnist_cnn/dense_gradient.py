@@ -7,8 +7,9 @@ MatMul is a MatMul with `transpose_b`, and in float32 that product of a batch of
 written as `(kernel @ gradient^T)^T` (oneDNN on; Eigen's kernels: 8.5 against 2.6 ms), about
 a fifth of a float32 training step. bfloat16 does not have the problem (1.7 ms either way), so the
 layer changes nothing there (benchmarks/dense_gradient.py, median of 5 rounds). The tutorial
-recipe in float32 trains in 0.75x the time (benchmarks/README.md, "Run of 2026-12-07, later:
-the dense layer's input gradient").
+recipe (batch 32) in float32 trains in 0.75x the time; at batch 128 (`best`) the gain was too
+small to measure (benchmarks/README.md, "Run of 2026-12-07, later: the dense layer's input
+gradient").
 
 The arithmetic is the same product, summed in another order: the gradients agree with
 TensorFlow's own to float32 rounding (tests/test_dense_gradient.py). The layer holds the same
