@@ -21,7 +21,7 @@ import statistics
 import time
 from pathlib import Path
 
-from machine import git_commit, git_dirty  # benchmarks/machine.py
+from machine import cpu_model, git_commit, git_dirty  # benchmarks/machine.py
 
 BATCH, FEATURES, UNITS = 32, 3136, 1024  # the tutorial network's flatten -> dense(1024)
 CALLS = 300  # calls per timing: about 0.5-2 s each, long against the timer's resolution
@@ -39,6 +39,8 @@ def main() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
+    from mnist_cnn.dense_gradient import input_gradient  # what training runs
+
     random = tf.random.Generator.from_seed(0)
     flop = 2 * BATCH * FEATURES * UNITS
     variants = {}
@@ -52,7 +54,7 @@ def main() -> None:
             lambda g=upstream, b=kernel: tf.matmul(g, b, transpose_b=True)
         )
         variants[f"{name} input gradient, ours: (kernel @ gradient^T)^T"] = (
-            lambda g=upstream, b=kernel: tf.transpose(tf.matmul(b, g, transpose_b=True))
+            lambda g=upstream, b=kernel: input_gradient(g, b)
         )
     compiled = {name: tf.function(function) for name, function in variants.items()}
     samples = {name: [] for name in compiled}
@@ -78,6 +80,7 @@ def main() -> None:
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "git_commit": git_commit(),
         "git_dirty": git_dirty(),
+        "cpu": cpu_model(),
         "tensorflow": tf.__version__,
         "onednn": os.environ["TF_ENABLE_ONEDNN_OPTS"],
         "shape": {"batch": BATCH, "features": FEATURES, "units": UNITS},

@@ -24,14 +24,20 @@ import tensorflow as tf
 from keras import layers
 
 
+def input_gradient(upstream: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:
+    """`upstream @ kernel^T`, computed as `(kernel @ upstream^T)^T`: the same product on
+    the fast path (benchmarks/dense_gradient.py times both)."""
+    return tf.transpose(tf.matmul(kernel, upstream, transpose_b=True))
+
+
 @tf.custom_gradient
 def matmul(inputs: tf.Tensor, kernel: tf.Tensor):
-    """`inputs @ kernel`, with both gradients as untransposed-operand products."""
+    """`inputs @ kernel`, whose input gradient is `input_gradient`; the kernel's is
+    TensorFlow's own (`inputs^T @ upstream`)."""
 
     def gradient(upstream: tf.Tensor):
-        inputs_gradient = tf.transpose(tf.matmul(kernel, upstream, transpose_b=True))
         kernel_gradient = tf.matmul(inputs, upstream, transpose_a=True)
-        return inputs_gradient, kernel_gradient
+        return input_gradient(upstream, kernel), kernel_gradient
 
     return tf.matmul(inputs, kernel), gradient
 
