@@ -62,6 +62,9 @@ def accuracy(predictor: Predictor, pictures: list, folder: Path) -> dict:
         "naive_font_digits": float(naive_right[from_font].mean()),
         "naive_mnist_digits": float(naive_right[~from_font].mean()),
         "errors": sum("error" in result for result in results),
+        "no_digit_found": sum(
+            "error" not in result and result["probabilities"] is None for result in results
+        ),
         "wrong": [
             f"{name} read as {digit}"
             for (name, _, _), digit, ok in zip(pictures, predicted, right, strict=True)

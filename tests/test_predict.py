@@ -31,6 +31,15 @@ ABSTAINED_KEYS = RESULT_KEYS | {"reason"}
 ANSWER_LINE = re.compile(r"(?:[0-9]|no answer) \((?P<probability>[0-9.]+)\)(?:: .+)?")
 
 
+# Blank paper is answered, not an error: every answer field null, and the reason.
+NO_DIGIT = "no digit found"
+
+
+def check_no_digit(result: dict) -> None:
+    assert result["digit"] is result["confidence"] is result["probabilities"] is None, result
+    assert set(result) == ABSTAINED_KEYS and result["reason"].startswith(NO_DIGIT), result
+
+
 def check_answer(result: dict) -> None:
     """An answered result: a digit with its probability, or None with a reason."""
     probabilities = result["probabilities"]
@@ -95,7 +104,7 @@ def mixed(tmp_path: Path, good_images: list[Path]) -> tuple[list[str], dict[str,
     (bad / "empty.png").write_bytes(b"")
     (bad / "bomb.png").write_bytes(_bomb_png())
     expected = {
-        str(bad / "blank.png"): "no digit found",
+        str(bad / "blank.png"): NO_DIGIT,
         str(bad / "notes.png"): "not an image",
         str(bad / "truncated.png"): "truncated",
         str(bad / "empty.png"): "zero bytes",
@@ -123,7 +132,9 @@ def test_bad_files_get_errors_and_the_rest_one_batch(predictor, mixed, monkeypat
     assert [result["file"] for result in results] == arguments  # input order kept
     assert batches == [3]  # every good image in one model call
     for result in results:
-        if result["file"] in expected:
+        if expected.get(result["file"]) == NO_DIGIT:
+            check_no_digit(result)
+        elif result["file"] in expected:
             assert set(result) == {"file", "error"}
             assert expected[result["file"]] in result["error"]
             assert result["file"] not in result["error"]  # the name is in "file", once
@@ -139,13 +150,16 @@ def test_cli_mixed_files_exit_1_one_line_each(tiny_run, mixed, capsys):
     assert len(lines) == len(arguments)
     for argument, line in zip(arguments, lines, strict=True):
         assert line.startswith(f"{argument}: ")
-        if argument in expected:
+        if expected.get(argument) == NO_DIGIT:
+            blank = "the image is blank (uniform, no ink)"
+            assert line == f"{argument}: no answer: {NO_DIGIT}: {blank}"
+        elif argument in expected:
             assert ": error: " in line and expected[argument] in line
         else:  # "7 (0.9931)", or "no answer (0.4123): <reason>" where the model abstains
             answer = ANSWER_LINE.fullmatch(line.removeprefix(f"{argument}: "))
             assert answer is not None, line
             assert 0 <= float(answer["probability"]) <= 1
-    assert f"{len(expected)} of {len(arguments)} images failed" in captured.err
+    assert f"{len(expected) - 1} of {len(arguments)} images failed" in captured.err  # not blank
     assert "Traceback" not in captured.err
 
 
@@ -155,10 +169,28 @@ def test_cli_json_shape(tiny_run, mixed, capsys):
     results = json.loads(capsys.readouterr().out)
     assert isinstance(results, list) and len(results) == len(arguments)
     for result in results:
-        if result["file"] in expected:
+        if expected.get(result["file"]) == NO_DIGIT:
+            check_no_digit(result)
+        elif result["file"] in expected:
             assert set(result) == {"file", "error"} and isinstance(result["error"], str)
-            continue
-        check_answer(result)
+        else:
+            check_answer(result)
+
+
+def test_pictures_without_a_digit_are_answered_exit_0(tiny_run, tmp_path, capsys):
+    """Blank paper and a lone speck are answers (null digit, a reason), as the API gives them,
+    not failures: the exit status stays 0 and --top adds nothing to them."""
+    blank, speck = tmp_path / "blank.png", tmp_path / "speck.png"
+    blank.write_bytes(_png(Image.new("L", (120, 90), 250)))
+    dotted = Image.new("L", (200, 200), 250)
+    dotted.putpixel((100, 100), 0)
+    speck.write_bytes(_png(dotted))
+    arguments = ["predict", "--run", str(tiny_run), "--top", "3", "--json", str(blank), str(speck)]
+    assert main(arguments) == 0
+    captured = capsys.readouterr()
+    for result in json.loads(captured.out):
+        check_no_digit(result)
+    assert captured.err == ""
 
 
 def test_top_k_best_first(tiny_run, good_images, capsys):

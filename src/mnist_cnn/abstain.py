@@ -58,6 +58,12 @@ class Answer:
         return result
 
 
+def no_digit_answer(reason: str) -> dict[str, Any]:
+    """The answer for a picture preprocessing finds no digit in (blank paper, a speck, the
+    outline of a solid shape): the fields of Answer.to_dict, all null, and the reason."""
+    return {"digit": None, "confidence": None, "probabilities": None, "reason": reason}
+
+
 @dataclass(frozen=True)
 class Abstention:
     """A run's thresholds (None: that test is off)."""

@@ -114,9 +114,9 @@ def add_predict_parser(commands: argparse._SubParsersAction) -> None:
         help="predict the digit in image files",
         description="Predict the digit in each image (PNG, JPEG, GIF, BMP, WebP): photos, scans "
         "and drawings are cropped, centred and inverted the way MNIST digits were made.",
-        epilog="exit status: 0 every image predicted (a 'not sure' answer included); 1 some "
-        "image failed (its line says why) or the model cannot be loaded; 2 bad command-line "
-        "usage",
+        epilog="exit status: 0 every image answered (a 'not sure' or 'no digit found' answer "
+        "included); 1 some file could not be read as an image (its line says why) or the model "
+        "cannot be loaded; 2 bad command-line usage",
     )
     predict.add_argument(
         "images",
@@ -136,7 +136,8 @@ def add_predict_parser(commands: argparse._SubParsersAction) -> None:
         "--json",
         action="store_true",
         help='print a JSON list of {"file", "digit", "confidence", "probabilities"} (digit '
-        'null and a "reason" when the model is not sure) or {"file", "error"}',
+        'null and a "reason" when the model is not sure; all three null when no digit was '
+        'found) or {"file", "error"}',
     )
     predict.add_argument(
         "--save-preprocessed",
@@ -157,10 +158,13 @@ def _result_line(result: dict, class_names: Sequence[str] | None = None) -> str:
 
     A result whose digit is None (the model abstained) reads
     `photo.jpg: no answer (0.4123): not sure: <why>` (or `not a digit: <why>`), with
-    --top 3 followed by `; most likely 7 (0.4123)  1 (0.3010)  2 (0.1022)`.
+    --top 3 followed by `; most likely 7 (0.4123)  1 (0.3010)  2 (0.1022)`; a picture with
+    no digit in it (blank paper) `photo.jpg: no answer: no digit found: <why>`.
     """
     if "error" in result:
         return f"{result['file']}: error: {result['error']}"
+    if result["confidence"] is None:  # preprocessing found no digit: the model was not asked
+        return f"{result['file']}: no answer: {result['reason']}"
     if result["digit"] is None:
         reason = result.get("reason") or "the model is not sure"
         line = f"{result['file']}: no answer ({result['confidence']:.4f}): {reason}"

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from mnist_cnn import files
+from mnist_cnn.abstain import no_digit_answer
 from mnist_cnn.data import DIGITS, IMAGE_SIZE, NUM_CLASSES
 from mnist_cnn.inference import Predictor
 
@@ -83,12 +84,23 @@ def _expand(argument: str) -> list[FileEntry]:
     return [FileEntry(argument, "no such file or directory")]
 
 
-def _preprocess(file: str) -> np.ndarray | str:
-    """The 28x28 input for `file`, or the reason it has none (without the file name)."""
-    from mnist_cnn.preprocess import PreprocessError, preprocess
+@dataclass(frozen=True)
+class NoDigit:
+    """An image that was read but holds no digit (blank paper, a speck, a solid shape's
+    outline): answered with a null digit and this reason, as the HTTP API answers it."""
+
+    reason: str
+
+
+def _preprocess(file: str) -> np.ndarray | NoDigit | str:
+    """The 28x28 input for `file`; NoDigit when the picture holds none; or the reason the file
+    could not be read as an image (without the file name)."""
+    from mnist_cnn.preprocess import NoDigitError, PreprocessError, preprocess
 
     try:
         return preprocess(file, name=file)
+    except NoDigitError as error:
+        return NoDigit(str(error).removeprefix(f"{file}: "))
     except PreprocessError as error:
         return str(error).removeprefix(f"{file}: ")
 
@@ -143,8 +155,10 @@ def predict_files(
     Each result is `{"file", "digit", "confidence", "probabilities"}` (`digit` None and a
     `"reason"` when the model abstains: not a digit, or not sure; plus `"top"`:
     `[[digit, probability], ...]` best first when `top > 1`, and `"preprocessed"`: the PNG
-    path when `save_preprocessed` is given) or `{"file", "error"}`. One bad file never stops
-    the others; all good images go through the model in one batch.
+    path when `save_preprocessed` is given), or for a picture preprocessing finds no digit in
+    the same keys with `digit`, `confidence` and `probabilities` None and the `"reason"`, or
+    `{"file", "error"}` for a file that is no readable image. One bad file never stops the
+    others; all good images go through the model in one batch.
     """
     if not 1 <= top <= NUM_CLASSES:
         raise ValueError(f"top must be between 1 and {NUM_CLASSES}, got {top}")
@@ -162,13 +176,15 @@ def predict_files(
         outcome = item.error if item.error is not None else prepare(item.file)
         if isinstance(outcome, str):
             results.append({"file": item.file, "error": outcome})
+        elif isinstance(outcome, NoDigit):
+            results.append({"file": item.file, **no_digit_answer(outcome.reason)})
         else:
             results.append({"file": item.file})
             images.append(outcome)
     if not images:
         return results
     answers = predictor.answers(np.stack(images))
-    good = [result for result in results if "error" not in result]
+    good = [result for result in results if "error" not in result and "reason" not in result]
     save_dir = Path(save_preprocessed) if save_preprocessed is not None else None
     if save_dir is not None:
         save_dir.mkdir(parents=True, exist_ok=True)

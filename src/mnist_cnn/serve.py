@@ -18,6 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from PIL import Image
 from starlette.concurrency import run_in_threadpool
 
+from mnist_cnn.abstain import no_digit_answer
 from mnist_cnn.api_schema import (
     ERRORS,
     INCLUDABLE,
@@ -160,8 +161,7 @@ def create_app(
             raise HTTPException(422, f"include: unknown value {unknown[0]!r} (expected {expected})")
         image = await read_image(request)
         if isinstance(image, str):  # nothing to classify: an answer, not an error
-            nothing = {"digit": None, "confidence": None, "probabilities": None, "reason": image}
-            return Response(orjson.dumps(nothing), media_type="application/json")
+            return Response(orjson.dumps(no_digit_answer(image)), media_type="application/json")
         answer = await request.app.state.batcher.answer(image)
         content: dict[str, Any] = {
             "digit": answer.digit,
