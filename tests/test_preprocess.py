@@ -290,3 +290,33 @@ def test_large_blurred_digits_are_found(path: Path) -> None:
     "no ink stands out": their soft ink counted as background noise."""
     assert len(BLURRED) == 4
     _check_mnist_frame(preprocess(path))
+
+
+def _pencil_one(light_drop: float, edge: int) -> np.ndarray:
+    """A faint pencil 1 with a flag (ink 0.2 below 0.8 paper) whose light falls by
+    `light_drop` over the 40 px next to one edge (0-3: right, top, left, bottom)."""
+    page = np.full((240, 240), 0.8)
+    page[60:180, 112:128] -= 0.2
+    page[60:76, 90:128] -= 0.2
+    page -= np.clip(1 - np.arange(240)[::-1] / 40, 0, 1)[None, :] * light_drop
+    return np.rot90(page, edge)
+
+
+@pytest.mark.parametrize("edge", range(4))
+def test_light_falling_off_at_an_edge_is_no_stroke(edge: int) -> None:
+    """The background lags light that keeps changing up to the edge; the rim left along that
+    edge (here heavier than the faint digit) is not ink. Without the rim rule in _keep_digit it
+    is kept and framed with the 1, and the two outputs differ by about 100 (sum of |diff|)."""
+    flat, shaded = to_mnist(_pencil_one(0.0, edge)), to_mnist(_pencil_one(0.15, edge))
+    assert np.abs(shaded - flat).sum() < 0.15 * flat.sum()
+
+
+def test_a_digit_touching_the_edges_is_kept_whole() -> None:
+    """A tight crop: the 1's stem touches the top and bottom edges and its flag the left one,
+    within the edge band, but the flag is part of the main stroke, so it stays (the framed
+    1 is 6 px wide with it, 2 px without)."""
+    page = np.full((120, 60), 0.8)
+    page[:, 24:36] -= 0.4
+    page[8:18, :36] -= 0.4
+    rows, cols = np.nonzero(to_mnist(page) > 0.5)
+    assert np.ptp(rows) >= 18 and np.ptp(cols) >= 4

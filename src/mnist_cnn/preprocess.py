@@ -218,7 +218,8 @@ def _to_mnist(gray: np.ndarray) -> np.ndarray:
 
 
 def _keep_digit(mask: np.ndarray, strength: np.ndarray) -> np.ndarray:
-    """Drop specks: components far lighter than the main stroke, or far away from it."""
+    """Drop specks (components far lighter than the main stroke, or far away from it) and
+    rims of light along the picture's edges."""
     height, width = mask.shape
     factor = max(1, max(height, width) // _LABEL_MAX_SIDE)
     small, weight = pool(mask, factor, np.any), pool(strength * mask, factor, np.sum)
@@ -229,10 +230,19 @@ def _keep_digit(mask: np.ndarray, strength: np.ndarray) -> np.ndarray:
         [(s[0].start, s[0].stop, s[1].start, s[1].stop) for s in ndimage.find_objects(labels)]
     )
     top, bottom, left, right = boxes.T
-    main = int(np.argmax(mass))
+    # Light that keeps changing up to an edge of the picture (a vignette, the page's edge) is
+    # a rim the background cannot follow: the opening lags it by its half-width there. A
+    # component that lies within that band of an edge it touches is such a rim, not a stroke,
+    # unless nothing else is there: the digit's main component is the heaviest of the others.
+    band = min(height, width) / (_OPENING_DIVISOR * factor)
+    rows, cols = small.shape
+    rim = ((top == 0) & (bottom <= band)) | ((bottom == rows) & (top >= rows - band))
+    rim |= ((left == 0) & (right <= band)) | ((right == cols) & (left >= cols - band))
+    main = int(np.argmax(np.where(rim, -1.0, mass))) if not rim.all() else int(np.argmax(mass))
     reach = _NEAR_FRACTION * max(bottom[main] - top[main], right[main] - left[main])
     near = (top < bottom[main] + reach) & (bottom > top[main] - reach)
     near &= (left < right[main] + reach) & (right > left[main] - reach)
+    near &= ~rim | (ids == main + 1)
     keep = np.isin(labels, ids[near & (mass >= _SPECK_FRACTION * mass[main])])
     return mask & np.repeat(np.repeat(keep, factor, axis=0), factor, axis=1)[:height, :width]
 
