@@ -163,6 +163,7 @@ def predict_files(
     if not 1 <= top <= NUM_CLASSES:
         raise ValueError(f"top must be between 1 and {NUM_CLASSES}, got {top}")
     results: list[dict[str, Any]] = []
+    good: list[dict[str, Any]] = []  # the results whose image goes to the model, in order
     images: list[np.ndarray] = []
     prepare = _preprocess
     if predictor.run.class_names != DIGITS:
@@ -180,11 +181,11 @@ def predict_files(
             results.append({"file": item.file, **no_digit_answer(outcome.reason)})
         else:
             results.append({"file": item.file})
+            good.append(results[-1])
             images.append(outcome)
     if not images:
         return results
     answers = predictor.answers(np.stack(images))
-    good = [result for result in results if "error" not in result and "reason" not in result]
     save_dir = Path(save_preprocessed) if save_preprocessed is not None else None
     if save_dir is not None:
         save_dir.mkdir(parents=True, exist_ok=True)

@@ -242,8 +242,8 @@ def _keep_digit(mask: np.ndarray, strength: np.ndarray) -> np.ndarray:
     reach = _NEAR_FRACTION * max(bottom[main] - top[main], right[main] - left[main])
     near = (top < bottom[main] + reach) & (bottom > top[main] - reach)
     near &= (left < right[main] + reach) & (right > left[main] - reach)
-    near &= ~rim | (ids == main + 1)
-    keep = np.isin(labels, ids[near & (mass >= _SPECK_FRACTION * mass[main])])
+    rim[main] = False  # all rims: the heaviest stands for the digit
+    keep = np.isin(labels, ids[near & ~rim & (mass >= _SPECK_FRACTION * mass[main])])
     return mask & np.repeat(np.repeat(keep, factor, axis=0), factor, axis=1)[:height, :width]
 
 
