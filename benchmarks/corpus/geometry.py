@@ -15,6 +15,9 @@ FRAME_MARGIN_PX = 2  # ink never comes closer than this to the picture's edge
 # Paper added before a rotation, fraction of the longer side per edge: a 20-degree turn of a
 # tall digit needs about a quarter; perspective adds its own corner displacement on top.
 ROTATION_PAD = 0.35
+# `make --fill`: one range of ink height / picture height for every class, instead of each
+# class's own (a digit photographed small on a large sheet, say); None keeps the classes' own.
+fill_override: tuple[float, float] | None = None
 
 
 def ink_box(coverage: np.ndarray) -> tuple[int, int, int, int]:
@@ -92,8 +95,10 @@ def frame(
     """Place the ink in a picture it fills `fill` of (in height), at a random position.
 
     The picture's width is its height times a draw from `aspect`, widened if the ink needs it;
-    the ink stays at least `margin_px` from every edge, so nothing is cut off.
+    the ink stays at least `margin_px` from every edge, so nothing is cut off. A
+    `fill_override` set by `make --fill` replaces `fill`.
     """
+    fill = fill if fill_override is None else fill_override
     ink = crop_to_ink(coverage)
     ink_height, ink_width = ink.shape
     height = max(ink_height + 2 * margin_px, round(ink_height / rng.uniform(*fill)))

@@ -2,6 +2,7 @@
 
     python -m benchmarks.corpus.make --split eval --out corpus/eval --per-class 300
     python -m benchmarks.corpus.make --split tune --out corpus/tune --per-class 100
+    python -m benchmarks.corpus.make --split tune --out corpus/tune_small --fill 0.2 0.35
 
 Deterministic: each class draws from its own NumPy generator seeded by the split's seed and
 the class's name, so a class's pictures do not depend on which other classes are made, in
@@ -25,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import PIL
-from benchmarks.corpus import handwriting, nondigits, printed, redrawn, typefaces
+from benchmarks.corpus import geometry, handwriting, nondigits, printed, redrawn, typefaces
 from benchmarks.corpus.sources import DIGITS, SPLIT_BOUNDARY, SPLITS, Sources
 
 # Base seed of each split: different, so the two splits share no random draw.
@@ -56,10 +57,16 @@ def class_count(class_name: str, per_class: int) -> int:
 
 
 def make_class(
-    split: str, seed: int, class_name: str, count: int, folder: Path
+    split: str,
+    seed: int,
+    class_name: str,
+    count: int,
+    folder: Path,
+    fill: tuple[float, float] | None = None,
 ) -> tuple[list[dict], dict]:
     """Write one class's pictures under folder/<class>; its manifest rows and a summary."""
     started = time.perf_counter()
+    geometry.fill_override = fill  # set in the worker process that draws the class
     rng, sources = class_rng(seed, class_name), Sources(split)
     (folder / class_name).mkdir(parents=True)
     rows, draws, contrasts = [], 0, []
@@ -101,6 +108,7 @@ def make_corpus(
     seed: int | None = None,
     classes: list[str] | None = None,
     jobs: int = 1,
+    fill: tuple[float, float] | None = None,
 ) -> dict:
     """Generate `split` into `out` (replacing it once complete); returns the settings saved."""
     if split not in SPLITS:
@@ -113,6 +121,8 @@ def make_corpus(
         raise ValueError(f"unknown class(es) {unknown}; known: {list(GENERATORS)}")
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, got {jobs}")
+    if fill is not None and not 0 < fill[0] <= fill[1] < 1:
+        raise ValueError(f"fill must be two fractions 0 < low <= high < 1, got {fill}")
     if out.exists() and any(out.iterdir()) and not (out / MANIFEST).is_file():
         raise ValueError(
             f"{out} exists and is not a corpus (no {MANIFEST}); refusing to replace it"
@@ -125,7 +135,7 @@ def make_corpus(
     temporary.mkdir(parents=True)
     counts = {name: class_count(name, per_class) for name in names}
     try:
-        results = _make_classes(split, seed, counts, temporary, jobs)
+        results = _make_classes(split, seed, counts, temporary, jobs, fill)
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
         raise
@@ -136,17 +146,23 @@ def make_corpus(
             writer.writerows(results[name][0])
     summaries = {name: results[name][1] for name in names}
     settings = _settings(split, seed, per_class, summaries, jobs, time.perf_counter() - started)
+    settings["fill"] = "each class's own" if fill is None else list(fill)
     (temporary / SETTINGS).write_text(json.dumps(settings, indent=2) + "\n")
     _replace(temporary, out)
     return settings
 
 
 def _make_classes(
-    split: str, seed: int, counts: dict[str, int], temporary: Path, jobs: int
+    split: str,
+    seed: int,
+    counts: dict[str, int],
+    temporary: Path,
+    jobs: int,
+    fill: tuple[float, float] | None,
 ) -> dict[str, tuple[list[dict], dict]]:
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         futures = {
-            name: pool.submit(make_class, split, seed, name, count, temporary)
+            name: pool.submit(make_class, split, seed, name, count, temporary, fill)
             for name, count in counts.items()
         }
         results = {}
@@ -238,6 +254,15 @@ def main(argv: list[str] | None = None) -> int:
         default=1,
         help="worker processes, one class at a time each (output identical)",
     )
+    parser.add_argument(
+        "--fill",
+        type=float,
+        nargs=2,
+        default=None,
+        metavar=("LOW", "HIGH"),
+        help="ink height / picture height drawn from this range for every class, instead of "
+        "each class's own (e.g. 0.2 0.35: a digit photographed small on a large sheet)",
+    )
     args = parser.parse_args(argv)
     try:
         settings = make_corpus(
@@ -247,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             classes=args.classes,
             jobs=args.jobs,
+            fill=None if args.fill is None else tuple(args.fill),
         )
     except (ValueError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
