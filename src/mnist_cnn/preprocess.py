@@ -23,6 +23,7 @@ from mnist_cnn.background_noise import background_level, lag_sigma
 from mnist_cnn.decode import ALLOWED_FORMATS as ALLOWED_FORMATS  # re-exported for serve.py
 from mnist_cnn.decode import NoDigitError as NoDigitError  # re-exported: callers catch it here
 from mnist_cnn.decode import PreprocessError, Source, array_to_gray, load_image, source_label
+from mnist_cnn.digit_components import keep_digit
 from mnist_cnn.image_filters import EIGHT_CONNECTED, hysteresis, otsu_threshold, pool, resize
 from mnist_cnn.slant import SLANT_RANGE as SLANT_RANGE  # re-exported for benchmarks
 from mnist_cnn.slant import deslant
@@ -37,12 +38,21 @@ _MNIST_DARK_MAX = 0.1
 # Longest side of the working copy: larger pictures are reduced to 512 px, smaller ones
 # enlarged to 128 px, so strokes are a few pixels wide without a full-size photo's cost.
 _WORK_MAX, _WORK_MIN = 512, 128
-# Smoothing before ink is looked for (Gaussian sigma): this fraction of the working copy's
-# shorter side, at least _SMOOTHING_MIN_PX. Narrower than the thinnest stroke of a digit that
-# fills half the picture, wide enough that grain, pencil texture and sensor noise average out
-# and a faint but coherent stroke stands out (chosen on the tune split of the real-world corpus,
-# benchmarks/corpus).
-_STROKE_SCALE, _SMOOTHING_MIN_PX = 0.01, 1.0
+# Smoothing before ink is looked for (Gaussian sigma): _DIGIT_STROKE_SCALE of the digit's
+# larger side, at most _STROKE_SCALE of the working copy's shorter side and at least
+# _SMOOTHING_MIN_PX. Narrower than the thinnest stroke, wide enough that grain, pencil texture
+# and sensor noise average out and a faint but coherent stroke stands out. The digit's size
+# comes from a first look, smoothed by _FIRST_STROKE_SCALE of the shorter side on a copy of at
+# most _FIRST_WORK_MAX px (a quarter of the work). _STROKE_SCALE was chosen on the tune split of
+# the real-world corpus (benchmarks/corpus), whose digits fill 50-85% of the picture: 1.5% of
+# the digit's side is that scale for a digit filling two thirds. A digit photographed small on
+# a large sheet got the same sigma, wider than its strokes (benchmarks/README.md, "Digits small
+# in the picture"); the first look's scale and size were chosen on that corpus's tune split.
+_STROKE_SCALE, _DIGIT_STROKE_SCALE, _SMOOTHING_MIN_PX = 0.01, 0.015, 1.0
+# The first look measures the background's level and noise on every _FIRST_STEP-th pixel
+# down and across: a quarter of the medians' work; neighbouring pixels of the smoothed copy
+# are alike, and only the digit's size is taken from this look.
+_FIRST_STROKE_SCALE, _FIRST_WORK_MAX, _FIRST_STEP = 0.0035, 256, 2
 # Polarity: the detail layer is the picture minus its Gaussian blur of sigma this fraction of
 # the shorter side. Narrower, thick marker strokes pass into the blur and vote for the paper;
 # wider, a bright patch of light votes for itself. Chosen on the tune split of the real-world
@@ -76,17 +86,10 @@ _LOW_SIGMAS, _LOW_FRACTION = 3, 0.5
 # _RAMP_FLOOR_FRACTION of the way up from the median; between lie the anti-aliased edges.
 _INK_PERCENTILE, _RAMP_FLOOR_FRACTION = 60, 0.15
 _EDGE_RADIUS = 2  # output kept within this many pixels of the cleaned mask (anti-aliasing)
-# The digit (what _keep_digit keeps) must span at least this fraction of the picture's shorter
+# The digit (what keep_digit keeps) must span at least this fraction of the picture's shorter
 # side; smaller ink is a speck or dust (chosen on the tune split of the real-world corpus,
 # benchmarks/corpus: its digits span 40% and more, its specks at most 3%).
 _MIN_DIGIT_FRACTION = 0.1
-_SPECK_FRACTION = 0.05  # components lighter than this share of the main one are specks
-# Components are labelled on a copy pooled by longest side // this (to 128-255 px): fast, and
-# it bridges 1-px gaps in a stroke.
-_LABEL_MAX_SIDE = 128
-# A component belongs to the digit if its box comes within this fraction of the main
-# component's larger side of the main component's box.
-_NEAR_FRACTION = 0.5
 # Stroke width (2 * area / boundary) brought into MNIST's typical range by this estimate, as
 # a fraction of the digit's larger side (that measurement is not recorded); a wider target,
 # 0.075-0.14, scored no better (benchmarks/README.md, "Predicting realistic pictures").
@@ -116,22 +119,22 @@ def to_mnist(gray: np.ndarray) -> np.ndarray:
         raise PreprocessError(f"internal error ({type(error).__name__}: {error})") from None
 
 
-def _smoothing(shape: tuple[int, ...]) -> float:
-    """Sigma of the smoothing before ink is looked for (see _STROKE_SCALE)."""
-    return max(_SMOOTHING_MIN_PX, _STROKE_SCALE * min(shape))
+def _smoothing(shape: tuple[int, ...], stroke_scale: float) -> float:
+    """Sigma of the smoothing before ink is looked for: `stroke_scale` of the shorter side."""
+    return max(_SMOOTHING_MIN_PX, stroke_scale * min(shape))
 
 
-def _working_copy(gray: np.ndarray) -> np.ndarray:
-    """Grayscale picture -> working copy (longest side 128-512 px), smoothed at the stroke
-    scale, ink bright."""
+def _working_copy(gray: np.ndarray, stroke_scale: float, work_max: int) -> np.ndarray:
+    """Grayscale picture -> working copy (longest side 128-`work_max` px), smoothed at the
+    stroke scale, ink bright."""
     height, width = gray.shape
-    scale = min(_WORK_MAX / max(height, width), max(1.0, _WORK_MIN / max(height, width)))
+    scale = min(work_max / max(height, width), max(1.0, _WORK_MIN / max(height, width)))
     method = Image.Resampling.BOX if scale < 1 else Image.Resampling.BILINEAR
     if scale != 1:
         work = resize(gray, round(width * scale), round(height * scale), method)
     else:
         work = gray.astype(float)
-    work = ndimage.gaussian_filter(work, _smoothing(work.shape), mode="nearest")
+    work = ndimage.gaussian_filter(work, _smoothing(work.shape, stroke_scale), mode="nearest")
     # Polarity: ink is the sparse tail of the detail layer (a copy pooled to _BACKGROUND_GRID
     # minus its Gaussian blur), so its skew points to the ink side.
     pooled = pool(work, max(1, max(work.shape) // _BACKGROUND_GRID), np.mean)
@@ -156,17 +159,44 @@ def _background(work: np.ndarray) -> np.ndarray:
     return full_size[:height, :width]
 
 
-def _ink_layer(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Grayscale picture -> (ink mask, ink strength in [0, 1], the working copy itself)."""
+def _digit_ink(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Grayscale picture -> the digit's (ink mask, ink strength, working copy), smoothed at
+    the digit's scale (see _DIGIT_STROKE_SCALE)."""
     if np.ptp(gray) < _MIN_CONTRAST:
         raise NoDigitError("no digit found: the image is blank (uniform, no ink)")
-    work = _working_copy(gray)
+    try:
+        mask, strength, _ = _ink_layer(gray, _FIRST_STROKE_SCALE, _FIRST_WORK_MAX, _FIRST_STEP)
+        digit_side = _extent(keep_digit(mask, strength, _OPENING_DIVISOR)) / min(mask.shape)
+    except NoDigitError:
+        digit_side = 1.0  # nothing stood out finely: smooth at the picture's scale
+    stroke_scale = min(_STROKE_SCALE, max(_FIRST_STROKE_SCALE, _DIGIT_STROKE_SCALE * digit_side))
+    try:
+        mask, strength, work = _ink_layer(gray, stroke_scale, _WORK_MAX)
+    except NoDigitError:
+        if stroke_scale == _FIRST_STROKE_SCALE:
+            raise
+        mask, strength, work = _ink_layer(gray, _FIRST_STROKE_SCALE, _WORK_MAX)
+    return keep_digit(mask, strength, _OPENING_DIVISOR), strength, work
+
+
+def _extent(mask: np.ndarray) -> int:
+    """Larger side of the box around a mask's pixels."""
+    ys, xs = np.nonzero(mask)
+    return int(max(np.ptp(ys), np.ptp(xs))) + 1
+
+
+def _ink_layer(
+    gray: np.ndarray, stroke_scale: float, work_max: int, step: int = 1
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Grayscale picture -> (ink mask, ink strength in [0, 1], the working copy itself); the
+    background's level and noise measured on every `step`-th pixel down and across."""
+    work = _working_copy(gray, stroke_scale, work_max)
     signal = work - _background(work)
-    level, sigma = background_level(signal)
+    level, sigma = background_level(signal[::step, ::step])
     peak = float(signal.max())
     if peak - level < max(_MIN_CONTRAST, _PEAK_MIN_SIGMAS * sigma):
         # A large blurred digit (or no ink at all): measure the noise again, by differences.
-        lag = max(2, round(_LAG_SMOOTHINGS * _smoothing(signal.shape)))
+        lag = max(2, round(_LAG_SMOOTHINGS * _smoothing(signal.shape, stroke_scale)))
         sigma = min(sigma, lag_sigma(signal, lag))
     if peak - level < max(_MIN_CONTRAST, _PEAK_MIN_SIGMAS * sigma):
         raise NoDigitError("no digit found: no ink stands out from the background")
@@ -185,12 +215,9 @@ def _ink_layer(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _to_mnist(gray: np.ndarray) -> np.ndarray:
-    mask, strength, work = _ink_layer(gray)
+    mask, strength, work = _digit_ink(gray)
     height, width = mask.shape
-    mask = _keep_digit(mask, strength)
-    ys, xs = np.nonzero(mask)
-    extent = max(np.ptp(ys), np.ptp(xs)) + 1
-    if extent < _MIN_DIGIT_FRACTION * min(height, width):
+    if _extent(mask) < _MIN_DIGIT_FRACTION * min(height, width):
         raise NoDigitError("no digit found: only a speck stands out from the background")
     strength *= ndimage.maximum_filter(mask, size=2 * _EDGE_RADIUS + 1)
     ys, xs = np.nonzero(mask)
@@ -215,36 +242,6 @@ def _to_mnist(gray: np.ndarray) -> np.ndarray:
     thicker = spread(crop, size=2 * whole + 3, mode="nearest")
     crop = (1 - fraction) * thinner + fraction * thicker
     return frame_digit(deslant(crop))
-
-
-def _keep_digit(mask: np.ndarray, strength: np.ndarray) -> np.ndarray:
-    """Drop specks (components far lighter than the main stroke, or far away from it) and
-    rims of light along the picture's edges."""
-    height, width = mask.shape
-    factor = max(1, max(height, width) // _LABEL_MAX_SIDE)
-    small, weight = pool(mask, factor, np.any), pool(strength * mask, factor, np.sum)
-    labels, count = ndimage.label(small, structure=EIGHT_CONNECTED)
-    ids = np.arange(1, count + 1)
-    mass = np.asarray(ndimage.sum_labels(weight, labels, ids))
-    boxes = np.array(
-        [(s[0].start, s[0].stop, s[1].start, s[1].stop) for s in ndimage.find_objects(labels)]
-    )
-    top, bottom, left, right = boxes.T
-    # Light that keeps changing up to an edge of the picture (a vignette, the page's edge) is
-    # a rim the background cannot follow: the opening lags it by its half-width there. A
-    # component that lies within that band of an edge it touches is such a rim, not a stroke,
-    # unless nothing else is there: the digit's main component is the heaviest of the others.
-    band = min(height, width) / (_OPENING_DIVISOR * factor)
-    rows, cols = small.shape
-    rim = ((top == 0) & (bottom <= band)) | ((bottom == rows) & (top >= rows - band))
-    rim |= ((left == 0) & (right <= band)) | ((right == cols) & (left >= cols - band))
-    main = int(np.argmax(np.where(rim, -1.0, mass))) if not rim.all() else int(np.argmax(mass))
-    reach = _NEAR_FRACTION * max(bottom[main] - top[main], right[main] - left[main])
-    near = (top < bottom[main] + reach) & (bottom > top[main] - reach)
-    near &= (left < right[main] + reach) & (right > left[main] - reach)
-    rim[main] = False  # all rims: the heaviest stands for the digit
-    keep = np.isin(labels, ids[near & ~rim & (mass >= _SPECK_FRACTION * mass[main])])
-    return mask & np.repeat(np.repeat(keep, factor, axis=0), factor, axis=1)[:height, :width]
 
 
 def frame_digit(crop: np.ndarray) -> np.ndarray:
