@@ -2,7 +2,7 @@
 
     python -m benchmarks.corpus.make --split eval --out corpus/eval --per-class 300
     python -m benchmarks.corpus.make --split tune --out corpus/tune --per-class 100
-    python -m benchmarks.corpus.make --split tune --out corpus/tune_small --fill 0.2 0.35
+    python -m benchmarks.corpus.make --split tune --out corpus/tune_fill --fill 0.2 0.35
 
 Deterministic: each class draws from its own NumPy generator seeded by the split's seed and
 the class's name, so a class's pictures do not depend on which other classes are made, in

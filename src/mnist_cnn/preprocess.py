@@ -6,7 +6,8 @@ black. This module does the same for photos, scans and canvas drawings, with two
 the stroke width and the slant of a digit far outside MNIST's usual range are brought to the
 edge of that range, since a model trained on MNIST has seen few such digits. Ink that is the
 outline of a solid shape (a photographed coat or bag) is refused (`mnist_cnn.solid_shape`).
-Reading and decoding the picture, and its guards, live in `mnist_cnn.decode`.
+Reading and decoding the picture, and its guards, live in `mnist_cnn.decode`; which ink
+components are the digit, in `mnist_cnn.digit_components`.
 
 Unless a comment says otherwise, a number below was tuned by hand on tests/realistic.py's
 pictures and tests/test_preprocess.py; no record of that tuning was kept. Levels are on the
