@@ -347,7 +347,7 @@ def _hairline_two(side: int, top: int, left: int, pen_px: float, light: float, s
 @pytest.mark.parametrize("pen_px", [1.6, 3.0])
 def test_a_digit_small_in_a_large_picture_reads_as_cropped(pen_px: float, light: float) -> None:
     """The same faint pen 2, 140 px tall, on a 200 px crop and on a 600 px page (23% of its
-    height). Smoothing at 1% of the page's side (6 px) wiped out its strokes: the page was
+    height). Smoothing at 1% of the side (5 px on the 512 px working copy) wiped out its strokes:
     "no ink stands out" in 3 of the 4 cases. With that fixed, light falling off towards all
     four edges left a ring that the rim rule, one edge at a time, did not catch: the page
     framed the ring (correlation 0.33-0.42 with the crop)."""
