@@ -3,8 +3,9 @@
 MNIST was made by cropping each digit to its bounding box, fitting it into 20x20 (aspect ratio
 kept, anti-aliased) and pasting it into 28x28 with its centre of mass at the centre, white ink on
 black. This module does the same for photos, scans and canvas drawings, with two steps more:
-the stroke width and the slant of a digit far outside MNIST's usual range are brought to the
-edge of that range, since a model trained on MNIST has seen few such digits. Ink that is the
+strokes thinner than MNIST's usual range are thickened, and a digit slanted far outside it is
+sheared back, each to the edge of that range, since a model trained on MNIST has seen few such
+digits. Ink that is the
 outline of a solid shape (a photographed coat or bag) is refused (`mnist_cnn.solid_shape`).
 Reading and decoding the picture, and its guards, live in `mnist_cnn.decode`; which ink
 components are the digit, in `mnist_cnn.digit_components`.
@@ -91,11 +92,12 @@ _EDGE_RADIUS = 2  # output kept within this many pixels of the cleaned mask (ant
 # side; smaller ink is a speck or dust (chosen on the tune split of the real-world corpus,
 # benchmarks/corpus: its digits span 40% and more, its specks at most 3%).
 _MIN_DIGIT_FRACTION = 0.1
-# Stroke width (2 * area / boundary) brought into MNIST's typical range by this estimate, as
-# a fraction of the digit's larger side (that measurement is not recorded); a wider target,
-# 0.075-0.14, scored no better (benchmarks/README.md, "Predicting realistic pictures").
-_WIDTH_LO, _WIDTH_HI = 0.09, 0.12
-_THIN_MAX = 0.4  # thinning removes at most this fraction of the width: keeps font hairlines
+# Stroke width (2 * area / boundary) below this fraction of the digit's larger side, the low
+# edge of MNIST's typical range by this estimate (that measurement is not recorded), is
+# thickened to it. Wider strokes are left as they are: thinning them to 0.12 cost more
+# blurred and low-resolution digits than it saved thick-marker ones, with the packaged model
+# and the tutorial one alike (benchmarks/README.md, "Preprocessing variants, paired").
+_WIDTH_MIN = 0.09
 _CROP_MARGIN = 2  # pixels kept around the ink box beyond the thickening radius
 _FRAME_INK_MIN = 0.05  # pixels above this level make the ink box fitted into 20x20
 
@@ -223,25 +225,25 @@ def _to_mnist(gray: np.ndarray) -> np.ndarray:
     strength *= ndimage.maximum_filter(mask, size=2 * _EDGE_RADIUS + 1)
     ys, xs = np.nonzero(mask)
     top, bottom, left, right = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-    # Stroke width into MNIST's range: thin pens and light fonts are thickened, heavy fonts
-    # thinned. Blending two radii keeps the result continuous in the measured width.
+    # Stroke width up to MNIST's range: thin pens and light fonts are thickened. Blending two
+    # radii keeps the result continuous in the measured width.
     size = max(bottom - top, right - left)
     crop = mask[top:bottom, left:right]
     eroded = ndimage.binary_erosion(crop, structure=EIGHT_CONNECTED)  # outside counts as paper
     boundary = crop & ~eroded
     stroke = 2.0 * crop.sum() / max(boundary.sum(), 1)
     refuse_solid_outline(work, mask, stroke)
-    radius = (np.clip(stroke, _WIDTH_LO * size, _WIDTH_HI * size) - stroke) / 2
-    radius = max(radius, -_THIN_MAX * stroke)
-    spread = ndimage.maximum_filter if radius > 0 else ndimage.minimum_filter
-    whole, fraction = int(abs(radius)), abs(radius) - int(abs(radius))
+    radius = max(0.0, (_WIDTH_MIN * size - stroke) / 2)
+    whole, fraction = int(radius), radius - int(radius)
     margin = whole + _CROP_MARGIN
     top, bottom = max(0, top - margin), min(height, bottom + margin)
     left, right = max(0, left - margin), min(width, right + margin)
     crop = strength[top:bottom, left:right]
-    thinner = spread(crop, size=2 * whole + 1, mode="nearest") if whole else crop
-    thicker = spread(crop, size=2 * whole + 3, mode="nearest")
-    crop = (1 - fraction) * thinner + fraction * thicker
+    if radius > 0:
+        grow = ndimage.maximum_filter
+        thinner = grow(crop, size=2 * whole + 1, mode="nearest") if whole else crop
+        thicker = grow(crop, size=2 * whole + 3, mode="nearest")
+        crop = (1 - fraction) * thinner + fraction * thicker
     return frame_digit(deslant(crop))
 
 
