@@ -5,8 +5,8 @@ kept, anti-aliased) and pasting it into 28x28 with its centre of mass at the cen
 black. This module does the same for photos, scans and canvas drawings, with two steps more:
 strokes thinner than MNIST's usual range are thickened, and a digit slanted far outside it is
 sheared back, each to the edge of that range, since a model trained on MNIST has seen few such
-digits. Ink that is the
-outline of a solid shape (a photographed coat or bag) is refused (`mnist_cnn.solid_shape`).
+digits. Ink that is the outline of a solid shape (a photographed coat or bag) is refused
+(`mnist_cnn.solid_shape`).
 Reading and decoding the picture, and its guards, live in `mnist_cnn.decode`; which ink
 components are the digit, in `mnist_cnn.digit_components`.
 
