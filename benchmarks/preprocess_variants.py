@@ -2,7 +2,7 @@
 
     python benchmarks/preprocess_variants.py [--run DIR] \
         [--corpus corpus/tune_big --classes blur,canvas] [--mnist-scans 10000] \
-        [--variant "no width:_WIDTH_LO=0,_WIDTH_HI=1e9"] [--variant "no slant:deslant=off"] \
+        [--variant "no thickening:_WIDTH_MIN=0"] [--variant "no slant:deslant=off"] \
         [--peer-dir ../shared/peers] [--output benchmarks/results/preprocess_variants.json]
 
 Pictures come from classes of a corpus written by `python -m benchmarks.corpus.make`, and/or
@@ -21,7 +21,6 @@ same pictures the difference is what a change does, not sampling noise between d
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime
 import importlib
 import io
@@ -33,6 +32,7 @@ from pathlib import Path
 import numpy as np
 from machine import cpu_model, git_commit, git_dirty  # benchmarks/machine.py
 from PIL import Image
+from real_world import likeliest_digits, read_manifest  # benchmarks/real_world.py
 
 import mnist_cnn.preprocess as preprocessing
 from mnist_cnn.data import load_mnist
@@ -102,8 +102,7 @@ def mnist_scans(count: int) -> tuple[list, np.ndarray]:
 
 
 def corpus_pictures(corpus: Path, classes: list[str]) -> dict[str, tuple[list, np.ndarray]]:
-    with (corpus / "manifest.csv").open(newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
+    rows = read_manifest(corpus)
     sources = {}
     for name in classes:
         members = [row for row in rows if row["class"] == name]
@@ -114,33 +113,28 @@ def corpus_pictures(corpus: Path, classes: list[str]) -> dict[str, tuple[list, n
     return sources
 
 
-def _ours(picture) -> np.ndarray:
+def _ours(picture) -> np.ndarray | None:
     try:
         return preprocessing.preprocess(picture)
     except preprocessing.NoDigitError:
-        return np.zeros((28, 28), dtype=np.float32)  # refused: scored as wrong below
+        return None  # refused: scored as wrong
 
 
-def _peer(peer, picture) -> np.ndarray:
+def _peer(peer, picture) -> np.ndarray | None:
     if isinstance(picture, np.ndarray):  # a scan: the peer reads files, so give it a PNG
         buffer = io.BytesIO()
         Image.fromarray(np.round(picture * 255).astype(np.uint8)).save(buffer, "PNG")
         buffer.seek(0)
         picture = buffer
-    image = peer.mnistify(picture)
-    return np.zeros((28, 28), dtype=np.float32) if image is None else image
-
-
-def likeliest(predictor: Predictor, images: list, refused: list[bool]) -> np.ndarray:
-    digits = predictor.probabilities(np.stack(images).astype(np.float32)).argmax(axis=1)
-    return np.where(refused, -1, digits)
+    return peer.mnistify(picture)
 
 
 def run_variant(predictor, pictures, prepare) -> tuple[np.ndarray, float]:
+    """Likeliest digit per picture (-1 where refused), and the seconds preparing took."""
     start = time.perf_counter()
     images = [prepare(picture) for picture in pictures]
-    refused = [not image.any() for image in images]
-    return likeliest(predictor, images, refused), time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    return likeliest_digits(predictor, images), seconds
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -94,7 +94,7 @@ def prepare(rows: list[dict], corpus: Path, peer) -> dict[str, list]:
     return {"ours": ours, "peer": peers, "resize": resized, "refusals": refusals}
 
 
-def _predicted(predictor: Predictor, images: list) -> np.ndarray:
+def likeliest_digits(predictor: Predictor, images: list) -> np.ndarray:
     """Likeliest digit per image, -1 where the preprocessor refused it."""
     present = [index for index, image in enumerate(images) if image is not None]
     predicted = np.full(len(images), -1)
@@ -143,8 +143,8 @@ def evaluate(predictor: Predictor, rows: list[dict], prepared: dict) -> dict:
         msp[index] = float(raw_row.max())
         calibrated[index] = answer.confidence
         calibrated_rows[index] = answer.probabilities
-    peer = _predicted(predictor, prepared["peer"])
-    resize = _predicted(predictor, prepared["resize"])
+    peer = likeliest_digits(predictor, prepared["peer"])
+    resize = likeliest_digits(predictor, prepared["resize"])
     refused = np.array([refusal is not None for refusal in prepared["refusals"]])
     scored = [("max_softmax", msp), ("calibrated_max", calibrated)]
     if logits is not None:

@@ -220,14 +220,14 @@ def _ink_layer(
 def _to_mnist(gray: np.ndarray) -> np.ndarray:
     mask, strength, work = _digit_ink(gray)
     height, width = mask.shape
-    if _extent(mask) < _MIN_DIGIT_FRACTION * min(height, width):
-        raise NoDigitError("no digit found: only a speck stands out from the background")
-    strength *= ndimage.maximum_filter(mask, size=2 * _EDGE_RADIUS + 1)
     ys, xs = np.nonzero(mask)
     top, bottom, left, right = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    size = max(bottom - top, right - left)  # the digit's extent
+    if size < _MIN_DIGIT_FRACTION * min(height, width):
+        raise NoDigitError("no digit found: only a speck stands out from the background")
+    strength *= ndimage.maximum_filter(mask, size=2 * _EDGE_RADIUS + 1)
     # Stroke width up to MNIST's range: thin pens and light fonts are thickened. Blending two
     # radii keeps the result continuous in the measured width.
-    size = max(bottom - top, right - left)
     crop = mask[top:bottom, left:right]
     eroded = ndimage.binary_erosion(crop, structure=EIGHT_CONNECTED)  # outside counts as paper
     boundary = crop & ~eroded
@@ -240,10 +240,9 @@ def _to_mnist(gray: np.ndarray) -> np.ndarray:
     left, right = max(0, left - margin), min(width, right + margin)
     crop = strength[top:bottom, left:right]
     if radius > 0:
-        grow = ndimage.maximum_filter
-        thinner = grow(crop, size=2 * whole + 1, mode="nearest") if whole else crop
-        thicker = grow(crop, size=2 * whole + 3, mode="nearest")
-        crop = (1 - fraction) * thinner + fraction * thicker
+        inner = ndimage.maximum_filter(crop, size=2 * whole + 1, mode="nearest") if whole else crop
+        outer = ndimage.maximum_filter(crop, size=2 * whole + 3, mode="nearest")
+        crop = (1 - fraction) * inner + fraction * outer
     return frame_digit(deslant(crop))
 
 
