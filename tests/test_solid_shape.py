@@ -5,9 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
+from scipy import ndimage
 
 from mnist_cnn.preprocess import NoDigitError, preprocess
-from mnist_cnn.solid_shape import SOLID_INSIDE_FRACTION, SolidShapeError, inside_fraction
+from mnist_cnn.solid_shape import (
+    SOLID_INSIDE_FRACTION,
+    SolidShapeError,
+    _dilate,
+    _fill_holes,
+    inside_fraction,
+)
 
 PAPER, INK = 235, 60  # 0-255 grey levels of a photo: light paper, dark ink or cloth
 SIDE = 240
@@ -68,3 +75,27 @@ def test_inside_fraction_is_none_without_holes() -> None:
     bar[10:90, 45:55] = True
     assert inside_fraction(np.where(bar, 0.9, 0.1), bar, stroke=10) is None
     assert inside_fraction(np.zeros((10, 10)), np.zeros((10, 10), dtype=bool), stroke=1) is None
+
+
+def _random_masks(count: int) -> list[np.ndarray]:
+    """Blobs, loops and specks of every density, with an empty and a full mask among them."""
+    rng = np.random.default_rng(7)
+    masks = [np.zeros((9, 13), bool), np.ones((12, 7), bool)]
+    for _ in range(count):
+        height, width = rng.integers(3, 90, size=2)
+        field = ndimage.gaussian_filter(rng.random((height, width)), rng.uniform(0.5, 4))
+        masks.append(field > np.quantile(field, rng.uniform(0.2, 0.95)))
+    return masks
+
+
+def test_the_hole_filling_is_scipys() -> None:
+    for mask in _random_masks(150):
+        np.testing.assert_array_equal(_fill_holes(mask), ndimage.binary_fill_holes(mask))
+
+
+@pytest.mark.parametrize("radius", [1, 2, 5, 11])
+def test_the_dilation_is_scipys_iterated_cross(radius: int) -> None:
+    for mask in _random_masks(60):
+        if mask.any():  # inside_fraction returns before an empty mask
+            expected = ndimage.binary_dilation(mask, iterations=radius)
+            np.testing.assert_array_equal(_dilate(mask, radius), expected)

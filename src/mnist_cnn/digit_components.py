@@ -29,7 +29,8 @@ def keep_digit(mask: np.ndarray, strength: np.ndarray, rim_divisor: float) -> np
     `rim_divisor` of an edge they touch (the background opening's half-width)."""
     height, width = mask.shape
     factor = max(1, max(height, width) // LABEL_MAX_SIDE)
-    small, weight = pool(mask, factor, np.any), pool(strength * mask, factor, np.sum)
+    small = pool(mask, factor, np.logical_or)
+    weight = pool(strength * mask, factor, np.add)
     labels, count = ndimage.label(small, structure=EIGHT_CONNECTED)
     ids = np.arange(1, count + 1)
     mass = np.asarray(ndimage.sum_labels(weight, labels, ids))
@@ -47,8 +48,9 @@ def keep_digit(mask: np.ndarray, strength: np.ndarray, rim_divisor: float) -> np
     row, col = np.ogrid[:rows, :cols]
     edge_distance = np.minimum(np.minimum(row, rows - 1 - row), np.minimum(col, cols - 1 - col))
     touches = (top == 0) | (left == 0) | (bottom == rows) | (right == cols)
-    farthest = np.asarray(ndimage.maximum(edge_distance, labels, ids))
-    rim = touches & (farthest < band)
+    # wholly within the band: no pixel of it at band or farther (a count, not a sort by label)
+    reaches_inside = np.bincount(labels[edge_distance >= band], minlength=count + 1)[1:] > 0
+    rim = touches & ~reaches_inside
     main = int(np.argmax(np.where(rim, -1.0, mass))) if not rim.all() else int(np.argmax(mass))
     reach = NEAR_FRACTION * max(bottom[main] - top[main], right[main] - left[main])
     near = (top < bottom[main] + reach) & (bottom > top[main] - reach)

@@ -26,7 +26,14 @@ from mnist_cnn.decode import ALLOWED_FORMATS as ALLOWED_FORMATS  # re-exported f
 from mnist_cnn.decode import NoDigitError as NoDigitError  # re-exported: callers catch it here
 from mnist_cnn.decode import PreprocessError, Source, array_to_gray, load_image, source_label
 from mnist_cnn.digit_components import keep_digit
-from mnist_cnn.image_filters import EIGHT_CONNECTED, hysteresis, otsu_threshold, pool, resize
+from mnist_cnn.image_filters import (
+    EIGHT_CONNECTED,
+    hysteresis,
+    ink_box,
+    otsu_threshold,
+    pool,
+    resize,
+)
 from mnist_cnn.slant import SLANT_RANGE as SLANT_RANGE  # re-exported for benchmarks
 from mnist_cnn.slant import deslant
 from mnist_cnn.slant import slant as slant  # re-exported for benchmarks
@@ -140,7 +147,8 @@ def _working_copy(gray: np.ndarray, stroke_scale: float, work_max: int) -> np.nd
     work = ndimage.gaussian_filter(work, _smoothing(work.shape, stroke_scale), mode="nearest")
     # Polarity: ink is the sparse tail of the detail layer (a copy pooled to _BACKGROUND_GRID
     # minus its Gaussian blur), so its skew points to the ink side.
-    pooled = pool(work, max(1, max(work.shape) // _BACKGROUND_GRID), np.mean)
+    factor = max(1, max(work.shape) // _BACKGROUND_GRID)
+    pooled = pool(work, factor, np.add) / factor**2  # block means
     blurred = ndimage.gaussian_filter(pooled, _POLARITY_SCALE * min(pooled.shape), mode="nearest")
     if np.mean((pooled - blurred) ** 3) < 0:
         work = 1.0 - work  # dark ink on light paper (photo, scan)
@@ -152,7 +160,7 @@ def _background(work: np.ndarray) -> np.ndarray:
     height, width = work.shape
     factor = max(1, max(height, width) // _BACKGROUND_GRID)  # pooling factor
     opening = max(1, min(height, width) // (_OPENING_DIVISOR * factor))
-    pooled = pool(work, factor, np.min)
+    pooled = pool(work, factor, np.minimum)
     opened = ndimage.grey_opening(pooled, size=2 * opening + 1, mode="nearest")
     smoothing = 2 * max(1, opening // _SMOOTHING_DIVISOR) + 1
     background = ndimage.uniform_filter(opened, smoothing, mode="nearest")
@@ -184,8 +192,8 @@ def _digit_ink(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def _extent(mask: np.ndarray) -> int:
     """Larger side of the box around a mask's pixels."""
-    ys, xs = np.nonzero(mask)
-    return int(max(np.ptp(ys), np.ptp(xs))) + 1
+    top, bottom, left, right = ink_box(mask)  # keep_digit keeps the main component
+    return max(bottom - top, right - left)
 
 
 def _ink_layer(
@@ -220,8 +228,7 @@ def _ink_layer(
 def _to_mnist(gray: np.ndarray) -> np.ndarray:
     mask, strength, work = _digit_ink(gray)
     height, width = mask.shape
-    ys, xs = np.nonzero(mask)
-    top, bottom, left, right = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    top, bottom, left, right = ink_box(mask)  # keep_digit keeps the main component
     size = max(bottom - top, right - left)  # the digit's extent
     if size < _MIN_DIGIT_FRACTION * min(height, width):
         raise NoDigitError("no digit found: only a speck stands out from the background")
@@ -248,10 +255,11 @@ def _to_mnist(gray: np.ndarray) -> np.ndarray:
 
 def frame_digit(crop: np.ndarray) -> np.ndarray:
     """Fit into 20x20 (aspect kept), paste into 28x28 with the centre of mass at (14, 14)."""
-    ys, xs = np.nonzero(crop > _FRAME_INK_MIN)
-    if ys.size == 0:
+    ink = ink_box(crop > _FRAME_INK_MIN)
+    if ink is None:
         raise NoDigitError("no digit found: the ink vanished after cleaning")
-    crop = crop[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+    top, bottom, left, right = ink
+    crop = crop[top:bottom, left:right]
     height, width = crop.shape
     scale = float(_MNIST_BOX) / max(height, width)
     resized = resize(crop, round(width * scale), round(height * scale), Image.Resampling.LANCZOS)

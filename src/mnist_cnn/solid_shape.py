@@ -14,6 +14,7 @@ import numpy as np
 from scipy import ndimage
 
 from mnist_cnn.decode import NoDigitError
+from mnist_cnn.image_filters import ink_box
 
 
 class SolidShapeError(NoDigitError):
@@ -47,10 +48,10 @@ def inside_fraction(work: np.ndarray, mask: np.ndarray, stroke: float) -> float 
     towards the ink (0: paper, 1: as the ink), on the working copy `work` (ink bright) with
     the ink `mask` and its stroke width in pixels; None when the outlines enclose too little
     to measure."""
-    ys, xs = np.nonzero(mask)
-    if ys.size == 0:
+    box = ink_box(mask)
+    if box is None:
         return None
-    top, bottom, left, right = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    top, bottom, left, right = box
     ring = max(_MIN_RING_PX, round(RING_FRACTION * max(bottom - top, right - left)))
     height, width = mask.shape
     window = (
@@ -58,12 +59,12 @@ def inside_fraction(work: np.ndarray, mask: np.ndarray, stroke: float) -> float 
         slice(max(0, left - ring), min(width, right + ring)),
     )
     mask, work = mask[window], work[window]
-    filled = ndimage.binary_fill_holes(mask)
+    filled = _fill_holes(mask)
     # A stroke's anti-aliased edge is neither ink nor paper: half a stroke width away from
     # the mask on either side is.
     margin = max(1, round(stroke / 2))
-    holes = filled & ~ndimage.binary_dilation(mask, iterations=margin)
-    paper = ~ndimage.binary_dilation(filled, iterations=margin)
+    holes = filled & ~_dilate(mask, margin)
+    paper = ~_dilate(filled, margin)
     if holes.sum() < MIN_HOLE_SHARE * filled.sum() or not paper.any():
         return None
     paper_level = float(np.median(work[paper]))
@@ -71,6 +72,20 @@ def inside_fraction(work: np.ndarray, mask: np.ndarray, stroke: float) -> float 
     if contrast <= 0:
         return None
     return (float(np.median(work[holes])) - paper_level) / contrast
+
+
+def _fill_holes(mask: np.ndarray) -> np.ndarray:
+    """ndimage.binary_fill_holes(mask), from one labelling of the paper (4-connected): what
+    does not reach the picture's edge is a hole. Its result, at half its cost."""
+    labels, _ = ndimage.label(~mask)
+    edges = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
+    return ~np.isin(labels, edges[edges > 0])
+
+
+def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
+    """ndimage.binary_dilation(mask, iterations=radius) for a mask with ink: every pixel within
+    `radius` steps (4-connected, taxicab distance) of the ink, in one distance transform."""
+    return ndimage.distance_transform_cdt(~mask, metric="taxicab") <= radius
 
 
 def refuse_solid_outline(work: np.ndarray, mask: np.ndarray, stroke: float) -> None:
