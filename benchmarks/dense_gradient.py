@@ -14,14 +14,13 @@ for scale. Rounds alternate the variants; medians of the rounds are reported.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import statistics
 import time
 from pathlib import Path
 
-from machine import cpu_model, git_commit, git_dirty  # benchmarks/machine.py
+from machine import provenance  # benchmarks/machine.py
 
 BATCH, FEATURES, UNITS = 32, 3136, 1024  # the tutorial network's flatten -> dense(1024)
 CALLS = 300  # calls per timing: about 0.5-2 s each, long against the timer's resolution
@@ -77,10 +76,7 @@ def main() -> None:
         }
         print(f"{name:58s} {median * 1e3:6.2f} ms {flop / median / 1e9:6.1f} GFLOP/s")
     document = {
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "git_commit": git_commit(),
-        "git_dirty": git_dirty(),
-        "cpu": cpu_model(),
+        **provenance(),
         "tensorflow": tf.__version__,
         "onednn": os.environ["TF_ENABLE_ONEDNN_OPTS"],
         "shape": {"batch": BATCH, "features": FEATURES, "units": UNITS},

@@ -15,13 +15,12 @@ figure the recipe is judged by.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import statistics
 import tempfile
 from pathlib import Path
 
-from machine import cpu_model, git_commit, git_dirty  # benchmarks/machine.py
+from machine import provenance  # benchmarks/machine.py
 from train_speed import parse_spec  # benchmarks/train_speed.py: `key=value,...` settings
 
 import mnist_cnn
@@ -90,10 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{variant}: {summary[variant]}")
     if args.output:
         document = {
-            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-            "git_commit": git_commit(),
-            "git_dirty": git_dirty(),
-            "cpu": cpu_model(),
+            **provenance(),
             "summary": summary,
             "runs": runs,
         }

@@ -5,6 +5,7 @@ Imported by the scripts beside it (`python benchmarks/NAME.py` puts this folder 
 
 from __future__ import annotations
 
+import datetime
 import platform
 import subprocess
 import time
@@ -55,3 +56,13 @@ def git_dirty() -> bool | None:
     """Whether the working tree differs from the commit (then the commit alone can't rerun it)."""
     status = _git("status", "--porcelain", "--untracked-files=no")
     return None if status is None else bool(status)
+
+
+def provenance() -> dict[str, object]:
+    """The header of a results file: when (UTC), which commit, uncommitted changes, which CPU."""
+    return {
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "git_commit": git_commit(),
+        "git_dirty": git_dirty(),
+        "cpu": cpu_model(),
+    }

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from machine import cpu_model, git_commit, git_dirty
+from machine import provenance
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -127,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worker", nargs=2, type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        time_kinds(*args.worker[:1], args.repeats, args.worker[1])
+        folder, output = args.worker
+        time_kinds(folder, args.repeats, output)
         return 0
     trees = {"after": ROOT / "src"}
     if args.before:
@@ -150,10 +151,7 @@ def main(argv: list[str] | None = None) -> int:
                 outputs[name] = dict(stored)
     report = report_of(rounds, outputs)
     report.update(
-        cpu=cpu_model(),
-        commit=git_commit(),
-        dirty=git_dirty(),
-        date=time.strftime("%Y-%m-%d"),
+        provenance(),
         rounds=args.rounds,
         repeats=args.repeats,
         corpus=str(args.corpus) if args.corpus else None,

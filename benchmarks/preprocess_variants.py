@@ -21,7 +21,6 @@ same pictures the difference is what a change does, not sampling noise between d
 from __future__ import annotations
 
 import argparse
-import datetime
 import importlib
 import io
 import json
@@ -30,7 +29,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from machine import cpu_model, git_commit, git_dirty  # benchmarks/machine.py
+from machine import provenance  # benchmarks/machine.py
 from PIL import Image
 from real_world import likeliest_digits, read_manifest  # benchmarks/real_world.py
 
@@ -186,10 +185,7 @@ def main(argv: list[str] | None = None) -> int:
             )
     if args.output:
         record = {
-            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-            "git_commit": git_commit(),
-            "git_dirty": git_dirty(),
-            "cpu": cpu_model(),
+            **provenance(),
             "run": str(args.run or "packaged model"),
             "corpus": str(args.corpus) if args.corpus else None,
             "variants": {name: settings for name, settings in variants.items()},
