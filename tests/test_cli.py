@@ -63,6 +63,12 @@ def test_train_prints_loss_and_accuracy(tmp_path, tiny_data_dir, capsys):
     assert (output / "model.keras").is_file()
 
 
+def test_low_resolution_needs_the_capture_augmentation(tmp_path, capsys):
+    assert main(["train", "--output", str(tmp_path / "run"), "--low-resolution", "0.2"]) == 1
+    assert "low_resolution must be in [0, 1] and needs capture" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
 def test_resume_takes_no_training_flags_and_needs_a_started_run(tmp_path, capsys):
     assert main(["train", "--resume", str(tmp_path), "--epochs", "3"]) == 1
     assert "drop --epochs" in capsys.readouterr().err
