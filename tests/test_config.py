@@ -22,6 +22,7 @@ def test_defaults_are_the_tutorial_recipe():
         ("flagged_ones", -0.1),
         ("flagged_ones", 1.01),
         ("low_resolution", 0.2),  # without capture
+        ("letter_outliers", True),  # without outliers
     ],
 )
 def test_invalid_values_are_refused(field, value):

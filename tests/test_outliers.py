@@ -4,7 +4,15 @@ import numpy as np
 import pytest
 
 from mnist_cnn.data import load_mnist
-from mnist_cnn.outliers import KINDS, MIRROR_DIGITS, synthetic_outliers, uniform_targets
+from mnist_cnn.outliers import (
+    KINDS,
+    LETTER_KINDS,
+    MIRROR_DIGITS,
+    _axis_ends,
+    _laid_along,
+    synthetic_outliers,
+    uniform_targets,
+)
 
 
 @pytest.fixture(scope="module")
@@ -52,3 +60,27 @@ def test_uniform_targets_sum_to_one():
 
 def test_zero_outliers_is_an_empty_array(digits):
     assert synthetic_outliers(*digits, count=0, seed=0).shape == (0, 28, 28)
+
+
+def test_letter_kinds_are_framed_and_only_made_when_asked(digits):
+    count = len(KINDS + LETTER_KINDS) * 4
+    letters = synthetic_outliers(*digits, count=count, seed=3, letters=True)
+    plain = synthetic_outliers(*digits, count=count, seed=3)
+    assert letters.shape == plain.shape and (letters.max(axis=(1, 2)) == 255).all()
+    assert not np.array_equal(letters, plain)
+    # the letter kinds take their turn after the four others: a turn of 6, every 5th and 6th
+    letter_positions = [i for i in range(count) if i % 6 >= len(KINDS)]
+    plain_set = {picture.tobytes() for picture in plain}
+    assert not any(letters[i].tobytes() in plain_set for i in letter_positions)
+
+
+def test_a_stroke_is_laid_along_the_segment_asked_for_with_its_width_kept():
+    stroke = np.zeros((28, 28))
+    stroke[4:24, 13:15] = 1.0  # an upright bar 20 long, 2 wide
+    start, end = np.array([14.0, 4.0]), np.array([14.0, 24.0])  # lying, left to right
+    laid = _laid_along(stroke, start, end)
+    rows, columns = np.nonzero(laid > 0.5)
+    assert abs(columns.min() - 4) <= 1 and abs(columns.max() - 24) <= 1
+    assert np.ptp(rows) <= 2  # still about 2 px wide
+    first, last = _axis_ends(laid)
+    assert abs(first[0] - last[0]) < 1.5  # its axis is now horizontal

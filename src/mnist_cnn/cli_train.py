@@ -66,6 +66,12 @@ def add_train_parser(commands: argparse._SubParsersAction) -> None:
         "0.2 reads 8 px scans better but costs about 0.1 point on MNIST test)",
     )
     train.add_argument(
+        "--letter-outliers",
+        action=argparse.BooleanOptionalAction,
+        help="with outlier exposure, also train on letters drawn with MNIST 1s and halves of "
+        "0s as non-digits (default off, also in the robust recipe)",
+    )
+    train.add_argument(
         "--fast-kernels",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -124,6 +130,7 @@ def _train_overrides(args: argparse.Namespace) -> dict:
         "bf16": args.bf16,
         "validation_images": args.validation_images,
         "low_resolution": args.low_resolution,
+        "letter_outliers": args.letter_outliers,
         "checkpoint_every": args.checkpoint_every,
         "images_dir": args.images,
         "init_from": args.init_from,

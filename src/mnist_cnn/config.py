@@ -60,6 +60,9 @@ class TrainConfig:
     # many per training image, trained towards a uniform answer so that "not a digit" has
     # something to rest on (0: off).
     outliers: float = 0.0
+    # With outliers: also letters drawn with MNIST 1s and halves of MNIST 0s (outliers.py,
+    # LETTER_KINDS), for the letters the four other kinds leave answered.
+    letter_outliers: bool = False
     # Flagged 1s (flagged_ones.py): this share of the upright training 1s given a flag, the 1
     # of sans-serif type and of European handwriting, which MNIST lacks (0: off; digits only).
     flagged_ones: float = 0.0
@@ -138,6 +141,10 @@ class TrainConfig:
                 f"low_resolution must be in [0, 1] and needs capture, got {self.low_resolution}",
             ),
             (0 <= self.outliers <= 1, f"outliers must be in [0, 1], got {self.outliers}"),
+            (
+                self.outliers > 0 or not self.letter_outliers,
+                "letter_outliers needs outliers above 0",
+            ),
             (
                 0 <= self.flagged_ones <= 1,
                 f"flagged_ones must be in [0, 1], got {self.flagged_ones}",

@@ -50,7 +50,9 @@ def training_set(dataset: Dataset, config: TrainConfig) -> TrainingSet:
             )
         images = flag_ones(images, labels, config.flagged_ones, config.seed)
     outlier_count = round(config.outliers * len(images))
-    outliers = synthetic_outliers(images, labels, outlier_count, config.seed)
+    outliers = synthetic_outliers(
+        images, labels, outlier_count, config.seed, letters=config.letter_outliers
+    )
     return TrainingSet(
         inputs=to_model_input(np.concatenate([images, outliers]), config.data_format),
         targets=np.concatenate([one_hot(labels), uniform_targets(outlier_count)]),
