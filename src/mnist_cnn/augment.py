@@ -35,7 +35,7 @@ ELASTIC_GRID, ELASTIC_PIXELS = 4, 1.0
 # Low-resolution scans: the 28x28 frame area-averaged to one of these sides and enlarged
 # again, so MNIST's 20 px digit box lands on a 7-10 px grid. The issue's scans go down to an
 # 8 px grid; a digit that small after binarising and counting 4x4 blocks (UCI optdigits' 8x8
-# cells, or MNIST tune-split digits counted that way) was read with 96% accuracy and left 6-19%
+# cells, or MNIST tune-split digits counted that way) was read with 95-97% accuracy and left 6-20%
 # unanswered by the model trained without this (benchmarks/README.md, "Handwriting from other
 # writers").
 LOW_RESOLUTION_SIDES = (10, 11, 12, 14)
