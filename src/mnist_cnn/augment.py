@@ -14,6 +14,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from mnist_cnn import preprocess
 from mnist_cnn.config import TrainConfig
 
 # Share of the images given each capture effect (independently; 8% get none), so the
@@ -42,9 +43,11 @@ LOW_RESOLUTION_SIDES = (10, 11, 12, 14)
 # Blocky enlargements are smoothed by this sigma (px at 28x28), as the preprocessor's own
 # smoothing and its Lanczos fit into 20x20 soften a scan's square cells.
 BLOCK_SOFTENING_SIGMA = 0.8
-# The preprocessor's ink ramp (preprocess.py): full ink at the 60th percentile of the pixels
-# above a quarter of the peak (its mask), rising from a floor at 15% of that.
-RAMP_PERCENTILE, RAMP_MASK_FRACTION, RAMP_FLOOR_FRACTION = 0.6, 0.25, 0.15
+# The preprocessor's ink ramp, its own constants: full ink at a percentile of the pixels above
+# a fraction of the peak (its mask), rising from a floor at a fraction of that.
+RAMP_PERCENTILE = preprocess._INK_PERCENTILE / 100
+RAMP_MASK_FRACTION = preprocess._MASK_MIN_PEAK_FRACTION
+RAMP_FLOOR_FRACTION = preprocess._RAMP_FLOOR_FRACTION
 PERSPECTIVE_SCALE = 0.15  # corners moved up to 15% of the side: a phone held off square
 FILL = {"fill_value": 0.0}  # MNIST's background is 0
 

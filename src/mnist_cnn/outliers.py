@@ -150,15 +150,15 @@ def synthetic_outliers(
     mirror_pool = np.concatenate([by_label[digit] for digit in MIRROR_DIGITS])
     silhouette_pool = np.concatenate([by_label[digit] for digit in SILHOUETTE_DIGITS])
     kinds = KINDS + LETTER_KINDS if letters else KINDS
+    ones, zero_pool = images[by_label[1]] if letters else None, by_label[_ARC_DIGIT]
     result = np.zeros((count, 28, 28), dtype=np.uint8)
     made = 0
     while made < count:
         kind = kinds[made % len(kinds)]
         if kind == "strokes":
-            picture = _strokes(images[by_label[1]], random)
+            picture = _strokes(ones, random)
         elif kind == "arc":
-            zero = images[by_label[_ARC_DIGIT][random.integers(len(by_label[_ARC_DIGIT]))]]
-            picture = _arc(zero / 255.0, random)
+            picture = _arc(images[zero_pool[random.integers(len(zero_pool))]] / 255.0, random)
         elif kind == "tiles":
             picture = _tiles(images[random.integers(len(images))] / 255.0, random)
         elif kind == "overlay":
