@@ -9,13 +9,15 @@ Pictures come from classes of a corpus written by `python -m benchmarks.corpus.m
 from `--mnist-scans N`: the first N MNIST test digits drawn dark on white paper and enlarged
 3x, 4x or 6x, smoothly or blockily (in turn), the cleanest "scan" there is, so whatever a
 variant costs or gains on them is the pipeline's own distortion. A variant sets constants of
-`mnist_cnn.preprocess` (`NAME=VALUE`, a number; the constant must exist) or turns its slant
+`mnist_cnn.preprocess` (`NAME=VALUE`, a number; the constant must exist), or of another
+preprocessing module (`blocky.NAME=VALUE` for `mnist_cnn.blocky`), or turns its slant
 correction off (`deslant=off`). Every picture goes through the unchanged preprocessing
 (`base`), each variant, and the peer centre-of-mass preprocessor
 (`../shared/peers/centre_of_mass_preprocess.py`, imported, never copied); the likeliest digit
 of the run's model is scored (a refused picture counts as wrong). Per source and variant:
-accuracy, pictures wrong, and against `base` the pictures it fixes and breaks, since on the
-same pictures the difference is what a change does, not sampling noise between draws.
+accuracy, pictures wrong, pictures the run leaves unanswered (its abstention, or refused), and
+against `base` the pictures it fixes and breaks, since on the same pictures the difference is
+what a change does, not sampling noise between draws.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from machine import provenance  # benchmarks/machine.py
 from PIL import Image
 from real_world import likeliest_digits, read_manifest  # benchmarks/real_world.py
 
+import mnist_cnn.blocky as blocky
 import mnist_cnn.preprocess as preprocessing
 from mnist_cnn.data import load_mnist
 from mnist_cnn.inference import Predictor
@@ -43,6 +46,16 @@ BASE, PEER = "base", "peer"
 SCAN_SCALES = (3, 4, 6)
 SCAN_METHODS = (Image.Resampling.BICUBIC, Image.Resampling.NEAREST)
 MNIST_SCANS = "mnist_scans"
+# Modules whose constants a variant may set as MODULE.NAME (a bare NAME is preprocess's).
+MODULES = {"preprocess": preprocessing, "blocky": blocky}
+
+
+def _target(key: str) -> tuple[object, str]:
+    """'NAME' or 'MODULE.NAME' -> (module, NAME); exits naming an unknown module."""
+    module, _, name = key.rpartition(".")
+    if module and module not in MODULES:
+        raise SystemExit(f"--variant: unknown module {module!r} in {key!r}, known: {list(MODULES)}")
+    return MODULES[module or "preprocess"], name
 
 
 def parse_variant(text: str) -> tuple[str, dict[str, float | str]]:
@@ -58,9 +71,10 @@ def parse_variant(text: str) -> tuple[str, dict[str, float | str]]:
                 raise SystemExit(f"--variant {text!r}: deslant takes 'off', found {value!r}")
             settings[key] = value
             continue
-        current = getattr(preprocessing, key, None)
+        module, constant = _target(key)
+        current = getattr(module, constant, None)
         if not isinstance(current, (int, float)) or isinstance(current, bool):
-            raise SystemExit(f"--variant {text!r}: {key!r} is no numeric constant of preprocess")
+            raise SystemExit(f"--variant {text!r}: {key!r} is no numeric constant")
         try:
             settings[key] = float(value)
         except ValueError:
@@ -69,23 +83,24 @@ def parse_variant(text: str) -> tuple[str, dict[str, float | str]]:
 
 
 class Settings:
-    """Applies a variant's settings to mnist_cnn.preprocess, and puts the originals back."""
+    """Applies a variant's settings to the preprocessing modules, and puts the originals back."""
 
     def __init__(self, settings: dict[str, float | str]) -> None:
         self.settings = settings
-        self.saved = {key: getattr(preprocessing, key) for key in settings}
+        self.saved = {key: getattr(*_target(key)) for key in settings}
 
     def __enter__(self) -> None:
         for key, value in self.settings.items():
+            module, constant = _target(key)
             if key == "deslant":
-                setattr(preprocessing, key, lambda crop: crop)
+                setattr(module, constant, lambda crop: crop)
             else:
                 kind = type(self.saved[key])
-                setattr(preprocessing, key, kind(value) if kind is int else value)
+                setattr(module, constant, kind(value) if kind is int else value)
 
     def __exit__(self, *_: object) -> None:
         for key, value in self.saved.items():
-            setattr(preprocessing, key, value)
+            setattr(*_target(key), value)
 
 
 def mnist_scans(count: int) -> tuple[list, np.ndarray]:
@@ -128,12 +143,18 @@ def _peer(peer, picture) -> np.ndarray | None:
     return peer.mnistify(picture)
 
 
-def run_variant(predictor, pictures, prepare) -> tuple[np.ndarray, float]:
-    """Likeliest digit per picture (-1 where refused), and the seconds preparing took."""
+def run_variant(predictor, pictures, prepare) -> tuple[np.ndarray, np.ndarray, float]:
+    """Likeliest digit per picture (-1 where refused), whether the run leaves it unanswered
+    (refused, or its abstention), and the seconds preparing took."""
     start = time.perf_counter()
     images = [prepare(picture) for picture in pictures]
     seconds = time.perf_counter() - start
-    return likeliest_digits(predictor, images), seconds
+    present = [index for index, image in enumerate(images) if image is not None]
+    unanswered = np.ones(len(images), dtype=bool)
+    if present:
+        answers = predictor.answers(np.stack([images[index] for index in present]))
+        unanswered[present] = [answer.digit is None for answer in answers]
+    return likeliest_digits(predictor, images), unanswered, seconds
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -160,19 +181,21 @@ def main(argv: list[str] | None = None) -> int:
         sources[MNIST_SCANS] = mnist_scans(args.mnist_scans)
     results = {}
     for source, (pictures, labels) in sources.items():
-        base, seconds = run_variant(predictor, pictures, _ours)
-        rows = {BASE: (base, seconds)}
+        base, unanswered, seconds = run_variant(predictor, pictures, _ours)
+        rows = {BASE: (base, unanswered, seconds)}
         rows[PEER] = run_variant(predictor, pictures, lambda picture: _peer(peer, picture))
         for name, settings in variants.items():
             with Settings(settings):
                 rows[name] = run_variant(predictor, pictures, _ours)
         results[source] = {}
-        for name, (digits, seconds) in rows.items():
+        for name, (digits, unanswered, seconds) in rows.items():
             right = digits == labels
             results[source][name] = {
                 "pictures": len(labels),
                 "accuracy": float(right.mean()),
                 "wrong": int((~right).sum()),
+                "unanswered": int(unanswered.sum()),
+                "answered_right": int((right & ~unanswered).sum()),
                 "fixed": int((right & (base != labels)).sum()),
                 "broken": int((~right & (base == labels)).sum()),
                 "seconds": round(seconds, 1),
@@ -180,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
             row = results[source][name]
             print(
                 f"{source:22} {name:16} {100 * row['accuracy']:6.2f}%  wrong {row['wrong']:4}"
-                f"  fixed {row['fixed']:3}  broken {row['broken']:3}",
+                f"  unanswered {row['unanswered']:4}  fixed {row['fixed']:3}"
+                f"  broken {row['broken']:3}",
                 flush=True,
             )
     if args.output:

@@ -8,7 +8,8 @@ sheared back, each to the edge of that range, since a model trained on MNIST has
 digits. Ink that is the outline of a solid shape (a photographed coat or bag) is refused
 (`mnist_cnn.solid_shape`).
 Reading and decoding the picture, and its guards, live in `mnist_cnn.decode`; which ink
-components are the digit, in `mnist_cnn.digit_components`.
+components are the digit, in `mnist_cnn.digit_components`; a nearest-neighbour enlargement's
+blocks are smoothed first (`mnist_cnn.blocky`).
 
 Unless a comment says otherwise, a number below was tuned by hand on tests/realistic.py's
 pictures and tests/test_preprocess.py; no record of that tuning was kept. Levels are on the
@@ -22,6 +23,7 @@ from PIL import Image
 from scipy import ndimage
 
 from mnist_cnn.background_noise import background_level, lag_sigma
+from mnist_cnn.blocky import smooth_blocks
 from mnist_cnn.decode import ALLOWED_FORMATS as ALLOWED_FORMATS  # re-exported for serve.py
 from mnist_cnn.decode import NoDigitError as NoDigitError  # re-exported: callers catch it here
 from mnist_cnn.decode import PreprocessError, Source, array_to_gray, load_image, source_label
@@ -122,7 +124,7 @@ def to_mnist(gray: np.ndarray) -> np.ndarray:
         gray = array_to_gray(np.asarray(gray))
         if gray.shape == (_MNIST_SIDE, _MNIST_SIDE) and _looks_mnist(gray) and gray.max() > 0:
             return gray
-        return _to_mnist(gray).astype(np.float32)
+        return _to_mnist(smooth_blocks(gray)).astype(np.float32)
     except PreprocessError:
         raise
     except Exception as error:  # contract: only PreprocessError escapes
