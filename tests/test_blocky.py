@@ -101,3 +101,12 @@ def test_preprocess_reads_a_blocky_scan_as_the_smooth_one(images, monkeypatch):
         [np.abs(a - b).mean() for a, b in zip(left_blocky, smooth, strict=True)]
     )
     assert distance_smoothed < 0.6 * distance_blocky
+
+
+def test_a_large_blocky_picture_is_reduced_before_the_box(images):
+    scan = _scan(images[0], 12)
+    large = _enlarge(scan, 2400, Image.Resampling.NEAREST)  # 200 px blocks
+    smoothed = smooth_blocks(large)
+    assert max(smoothed.shape) == 1024
+    linear = to_mnist(_enlarge(scan, 144, Image.Resampling.BILINEAR))
+    assert np.abs(to_mnist(large) - linear).mean() < 0.05
