@@ -7,12 +7,16 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 from PIL import Image, ImageDraw
 
 from mnist_cnn import preprocess
 from mnist_cnn.blocky import block_size, smooth_blocks
 from mnist_cnn.decode import load_image
 from mnist_cnn.preprocess import to_mnist
+from tests.realistic import generate_realistic_images
 
 PAPER, INK = 236, 28  # a dark pen on white paper, 0-255
 
@@ -110,3 +114,25 @@ def test_a_large_blocky_picture_is_reduced_before_the_box(images):
     assert max(smoothed.shape) == 1024
     linear = to_mnist(_enlarge(scan, 144, Image.Resampling.BILINEAR))
     assert np.abs(to_mnist(large) - linear).mean() < 0.05
+
+
+def test_no_realistic_picture_is_taken_for_blocky(mnist):
+    """Photos, scans and font renderings of tests/realistic.py, none enlarged blockily."""
+    pictures = generate_realistic_images(60, 7, mnist.test.images[:200], mnist.test.labels[:200])
+    assert [name for name, data, _ in pictures if block_size(load_image(data)) is not None] == []
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    cells=arrays(
+        np.float32,
+        st.tuples(st.integers(2, 20), st.integers(2, 20)),
+        elements=st.floats(0, 1, width=32),
+    ),
+    block=st.integers(1, 30),
+)
+def test_smoothing_keeps_shape_dtype_and_range(cells, block):
+    gray = np.kron(cells, np.ones((block, block), np.float32))
+    smoothed = smooth_blocks(gray)
+    assert smoothed.shape == gray.shape and smoothed.dtype == gray.dtype
+    assert gray.min() - 1e-6 <= smoothed.min() and smoothed.max() <= gray.max() + 1e-6
