@@ -10,11 +10,11 @@ from `--mnist-scans N`: the first N MNIST test digits drawn dark on white paper 
 3x, 4x or 6x, smoothly or blockily (in turn), the cleanest "scan" there is, so whatever a
 variant costs or gains on them is the pipeline's own distortion. A variant sets constants of
 `mnist_cnn.preprocess` (`NAME=VALUE`, a number; the constant must exist), or of another
-preprocessing module (`blocky.NAME=VALUE` for `mnist_cnn.blocky`), or turns its slant
-correction off (`deslant=off`). Every picture goes through the unchanged preprocessing
-(`base`), each variant, and the peer centre-of-mass preprocessor
-(`../shared/peers/centre_of_mass_preprocess.py`, imported, never copied); the likeliest digit
-of the run's model is scored (a refused picture counts as wrong). Per source and variant:
+preprocessing module (`blocky.NAME=VALUE` for `mnist_cnn.blocky`, `slant.NAME=VALUE` for
+`mnist_cnn.slant`), or turns its slant correction off (`deslant=off`). Every picture goes
+through the unchanged preprocessing (`base`), each variant, and the peer centre-of-mass
+preprocessor (`../shared/peers/centre_of_mass_preprocess.py`, imported, never copied); the
+likeliest digit of the run's model is scored (a refused picture counts as wrong). Per source and variant:
 accuracy, pictures wrong, pictures the run leaves unanswered (its abstention, or refused), and
 against `base` the pictures it fixes and breaks, since on the same pictures the difference is
 what a change does, not sampling noise between draws.
@@ -37,6 +37,7 @@ from real_world import likeliest_digits, read_manifest  # benchmarks/real_world.
 
 import mnist_cnn.blocky as blocky
 import mnist_cnn.preprocess as preprocessing
+import mnist_cnn.slant as slant
 from mnist_cnn.data import load_mnist
 from mnist_cnn.inference import Predictor
 from mnist_cnn.packaged import packaged_run_dir
@@ -47,7 +48,7 @@ SCAN_SCALES = (3, 4, 6)
 SCAN_METHODS = (Image.Resampling.BICUBIC, Image.Resampling.NEAREST)
 MNIST_SCANS = "mnist_scans"
 # Modules whose constants a variant may set as MODULE.NAME (a bare NAME is preprocess's).
-MODULES = {"preprocess": preprocessing, "blocky": blocky}
+MODULES = {"preprocess": preprocessing, "blocky": blocky, "slant": slant}
 
 
 def _target(key: str) -> tuple[object, str]:
