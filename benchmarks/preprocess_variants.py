@@ -14,10 +14,10 @@ preprocessing module (`blocky.NAME=VALUE` for `mnist_cnn.blocky`, `slant.NAME=VA
 `mnist_cnn.slant`), or turns its slant correction off (`deslant=off`). Every picture goes
 through the unchanged preprocessing (`base`), each variant, and the peer centre-of-mass
 preprocessor (`../shared/peers/centre_of_mass_preprocess.py`, imported, never copied); the
-likeliest digit of the run's model is scored (a refused picture counts as wrong). Per source and variant:
-accuracy, pictures wrong, pictures the run leaves unanswered (its abstention, or refused), and
-against `base` the pictures it fixes and breaks, since on the same pictures the difference is
-what a change does, not sampling noise between draws.
+likeliest digit of the run's model is scored (a refused picture counts as wrong). Per source
+and variant: accuracy, pictures wrong, pictures the run leaves unanswered (its abstention, or
+refused), and against `base` the pictures it fixes and breaks, since on the same pictures the
+difference is what a change does, not sampling noise between draws.
 """
 
 from __future__ import annotations
