@@ -24,15 +24,29 @@ QUALITY_RANGE = (1, 95)  # Pillow's JPEG qualities; above 95 its docs advise aga
 
 def copy_as_jpeg(corpus: Path, out: Path, quality: int, classes: set[str] | None) -> int:
     """Write `out` (pictures, manifest.csv, corpus.json); returns the pictures written."""
+    if out.resolve() == corpus.resolve():
+        raise ValueError(f"--out {out} is the corpus itself: its pictures would be overwritten")
     with (corpus / "manifest.csv").open(newline="", encoding="utf-8") as handle:
-        rows = [row for row in csv.DictReader(handle) if not classes or row["class"] in classes]
-    if not rows:
-        raise ValueError(f"{corpus}/manifest.csv: no pictures of classes {sorted(classes or [])}")
+        every_row = list(csv.DictReader(handle))
+    unknown = sorted((classes or set()) - {row["class"] for row in every_row})
+    if unknown:
+        raise ValueError(f"{corpus}/manifest.csv: no class {', '.join(unknown)}")
+    rows = [row for row in every_row if not classes or row["class"] in classes]
+    written: set[str] = set()
     for row in rows:
         file = str(Path(row["file"]).with_suffix(".jpg"))
+        if file in written:
+            raise ValueError(f"{corpus}: two pictures would both be written as {file}")
+        written.add(file)
         (out / file).parent.mkdir(parents=True, exist_ok=True)
         with Image.open(corpus / row["file"]) as picture:
-            picture.convert("RGB").save(out / file, "JPEG", quality=quality)
+            # JPEG has no transparency: a drawing on a transparent canvas goes on white paper,
+            # as decode.array_to_gray reads it.
+            rgba = picture.convert("RGBA")
+            paper = Image.new("RGBA", rgba.size, "white")
+            Image.alpha_composite(paper, rgba).convert("RGB").save(
+                out / file, "JPEG", quality=quality
+            )
         row["file"], row["source"] = file, f"{row['source']}; jpeg={quality}"
     with (out / "manifest.csv").open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))

@@ -16,8 +16,8 @@ through the unchanged preprocessing (`base`), each variant, and the peer centre-
 preprocessor (`../shared/peers/centre_of_mass_preprocess.py`, imported, never copied); the
 likeliest digit of the run's model is scored (a refused picture counts as wrong). Per source
 and variant: accuracy, pictures wrong, pictures the run leaves unanswered (its abstention, or
-refused), and against `base` the pictures it fixes and breaks, since on the same pictures the
-difference is what a change does, not sampling noise between draws.
+refused) and answers right, and against `base` the pictures it fixes and breaks, since on the
+same pictures the difference is what a change does, not sampling noise between draws.
 """
 
 from __future__ import annotations
