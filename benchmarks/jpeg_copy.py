@@ -32,6 +32,8 @@ def copy_as_jpeg(corpus: Path, out: Path, quality: int, classes: set[str] | None
     if unknown:
         raise ValueError(f"{corpus}/manifest.csv: no class {', '.join(unknown)}")
     rows = [row for row in every_row if not classes or row["class"] in classes]
+    if not rows:
+        raise ValueError(f"{corpus}/manifest.csv: no pictures listed")
     written: set[str] = set()
     for row in rows:
         file = str(Path(row["file"]).with_suffix(".jpg"))
