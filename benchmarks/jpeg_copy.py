@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from PIL import Image
+from real_world import read_manifest  # benchmarks/real_world.py
 
 QUALITY_RANGE = (1, 95)  # Pillow's JPEG qualities; above 95 its docs advise against
 
@@ -26,8 +27,7 @@ def copy_as_jpeg(corpus: Path, out: Path, quality: int, classes: set[str] | None
     """Write `out` (pictures, manifest.csv, corpus.json); returns the pictures written."""
     if out.resolve() == corpus.resolve():
         raise ValueError(f"--out {out} is the corpus itself: its pictures would be overwritten")
-    with (corpus / "manifest.csv").open(newline="", encoding="utf-8") as handle:
-        every_row = list(csv.DictReader(handle))
+    every_row = read_manifest(corpus)
     unknown = sorted((classes or set()) - {row["class"] for row in every_row})
     if unknown:
         raise ValueError(f"{corpus}/manifest.csv: no class {', '.join(unknown)}")
