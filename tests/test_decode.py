@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import io
+import os
 import struct
 import subprocess
 import sys
+import tracemalloc
 import zlib
 from pathlib import Path
 
@@ -41,7 +43,7 @@ from tests.test_preprocess import (
 def test_allowlist_rejects_other_formats() -> None:
     assert "TIFF" not in ALLOWED_FORMATS
     data = _encode(_seven(), "TIFF")
-    with pytest.raises(PreprocessError, match=r"^seven\.tif: not an image"):
+    with pytest.raises(PreprocessError, match=r"^seven\.tif: unsupported image format TIFF"):
         preprocess(data, name="seven.tif")
     for fmt in sorted(ALLOWED_FORMATS):
         img = _seven().convert("RGB") if fmt == "JPEG" else _seven()
@@ -310,3 +312,50 @@ def test_corrupted_files_give_preprocess_error_or_output(fmt, cuts, truncate) ->
     for where, value in cuts:
         data[int(where * (len(data) - 1))] = value
     _outcome(lambda: preprocess(bytes(data[: max(1, int(len(data) * truncate))])))
+
+
+def test_corrupt_files_of_an_allowed_format_are_called_corrupt() -> None:
+    png = bytearray(_encode(_seven()))
+    png[29] ^= 0xFF  # the header chunk's checksum
+    with pytest.raises(PreprocessError, match=r"^seven\.png: corrupt PNG data"):
+        preprocess(bytes(png), name="seven.png")
+    with pytest.raises(PreprocessError, match=r"^x\.jpg: corrupt JPEG data"):
+        preprocess(b"\xff\xd8\xff" + b"garbage" * 20, name="x.jpg")
+
+
+def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
+    fifo = tmp_path / "digit.png"
+    os.mkfifo(fifo)
+    with pytest.raises(PreprocessError, match=r"^digit\.png: not a regular file"):
+        preprocess(fifo)  # open() would block: no one writes
+    with pytest.raises(PreprocessError, match=r"not a regular file \(a directory\)"):
+        load_image(tmp_path)
+
+
+def test_corrupt_exif_prints_no_warning(tmp_path: Path) -> None:
+    """Pillow warns on stderr about EXIF it cannot parse; the pixels are kept, so the warning
+    is noise on the CLI's stderr and in the server's log. (A subprocess: pytest records
+    every warning whatever the filters.)"""
+    path = tmp_path / "bad-exif.jpg"
+    _seven().convert("RGB").save(path, "JPEG", exif=b"Exif\x00\x00II*\x00\xff\xff\xff\xff")
+    code = f"from mnist_cnn.preprocess import preprocess; preprocess({str(path)!r})"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+
+
+def test_a_large_picture_is_reduced_before_any_float_copy() -> None:
+    """A 6000x6000 1-bit PNG is 11 KB on disk; decoding it to float32 RGB channels took
+    over 400 MB of arrays (831 MB for the whole predict)."""
+    image = Image.new("L", (6000, 6000), 255)
+    ImageDraw.Draw(image).rectangle((2800, 1000, 3200, 5000), fill=0)
+    data = _encode(image.convert("1"))
+    assert len(data) < 100_000
+    tracemalloc.start()
+    try:
+        gray = load_image(data)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert gray.shape == (2000, 2000)  # reduced by 3: the smallest whole factor to 2,048
+    assert peak < 60_000_000, peak  # NumPy's allocations: the reduced copies only
+    assert gray[1000, 1000] == 0 and gray[100, 100] == 1  # the bar, the paper

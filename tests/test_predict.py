@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import shutil
 import struct
@@ -103,6 +104,7 @@ def mixed(tmp_path: Path, good_images: list[Path]) -> tuple[list[str], dict[str,
     (bad / "truncated.png").write_bytes(full[: len(full) // 2])
     (bad / "empty.png").write_bytes(b"")
     (bad / "bomb.png").write_bytes(_bomb_png())
+    os.mkfifo(bad / "pipe.png")  # no writer: opening it would wait for ever
     expected = {
         str(bad / "blank.png"): NO_DIGIT,
         str(bad / "notes.png"): "not an image",
@@ -112,6 +114,9 @@ def mixed(tmp_path: Path, good_images: list[Path]) -> tuple[list[str], dict[str,
         str(tmp_path / "missing.png"): "no such file",
         str(tmp_path / "missing-dir"): "no such file",
         str(tmp_path / "none-*.png"): "matches",
+        str(bad / "pipe.png"): "not a regular file",
+        str(tmp_path / ("long" * 80 + ".png")): "File name too long",
+        "": "empty argument",
     }
     good = [str(path) for path in good_images]
     arguments = [good[0], *list(expected)[:4], good[1], *list(expected)[4:], good[2]]
@@ -137,7 +142,8 @@ def test_bad_files_get_errors_and_the_rest_one_batch(predictor, mixed, monkeypat
         elif result["file"] in expected:
             assert set(result) == {"file", "error"}
             assert expected[result["file"]] in result["error"]
-            assert result["file"] not in result["error"]  # the name is in "file", once
+            if result["file"]:  # the name is in "file", once
+                assert result["file"] not in result["error"]
         else:
             assert set(result) == RESULT_KEYS
 
@@ -219,6 +225,28 @@ def test_save_preprocessed_writes_what_the_model_saw(tiny_run, good_images, tmp_
         assert saved.size == (28, 28) and saved.mode == "L"
         expected = np.round(preprocess(path) * 255)
         assert np.array_equal(np.asarray(saved, dtype=float), expected)
+
+
+def test_save_preprocessed_to_a_file_is_refused_before_the_model_runs(
+    tiny_run, good_images, tmp_path, capsys, monkeypatch
+):
+    def no_model(*_args, **_kwargs):
+        raise AssertionError("the model ran")
+
+    monkeypatch.setattr(Predictor, "answers", no_model)
+    taken = tmp_path / "taken.png"
+    taken.write_bytes(b"a file, not a folder")
+    arguments = ["predict", "--run", str(tiny_run), "--save-preprocessed", str(taken)]
+    assert main([*arguments, str(good_images[0])]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "Traceback" not in captured.err
+    assert captured.err.startswith(f"mnist-cnn: error: --save-preprocessed {taken}: cannot make")
+    assert taken.read_bytes() == b"a file, not a folder"
+
+
+def test_a_count_that_is_no_number_names_the_flag(tiny_run, good_images, capsys):
+    assert main(["predict", "--run", str(tiny_run), "--top", "abc", str(good_images[0])]) == 2
+    assert "argument --top: expected a positive integer, got 'abc'" in capsys.readouterr().err
 
 
 def test_directory_and_glob_all_ok_exit_0(tiny_run, good_images, capsys):

@@ -196,6 +196,7 @@ def test_invalid_content_length_is_400(tiny_run):
         ({"json": {"pixels": 0.5}}, 422, "found a scalar"),
         ({"json": {"pixels": [[2.0] * 28] * 28}}, 422, "in [0, 1]"),
         ({"json": {"pixels": [[-0.1] * 28] * 28}}, 422, "in [0, 1]"),
+        ({"json": {"pixels": [[0, 0]] * 2000}}, 422, "commas, more than any request holds"),
     ],
 )
 def test_bad_input_gets_its_4xx_with_a_message(client, kwargs, status, message):
@@ -409,3 +410,85 @@ def test_access_log_is_one_line_per_request(tiny_run, digit, caplog):
 def test_json_deeper_than_a_request_is_400_shallower_mistakes_422(client, document, status):
     response = client.post("/predict", json=document)
     assert response.status_code == status, response.text
+
+
+def test_a_huge_json_body_is_refused_without_parsing_it(client, monkeypatch):
+    """Millions of numbers (18 MB, under the body cap) are refused by counting commas; the
+    parse that took seconds of the event loop never runs."""
+    import mnist_cnn.request_body as request_body
+
+    def no_parse(_body: bytes) -> None:
+        raise AssertionError("the body was parsed")
+
+    monkeypatch.setattr(request_body.orjson, "loads", no_parse)
+    body = b'{"pixels":[' + b",".join([b"[0,0]"] * 3_000_000) + b"]}"
+    assert len(body) < DEFAULT_MAX_BODY_BYTES
+    response = client.post("/predict", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 422 and "commas" in response.json()["detail"]
+
+
+def test_a_truncated_multipart_upload_is_400_not_a_missing_field(client, digit):
+    boundary = "XyZ123"
+    data = png_bytes(digit)
+    whole = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="d.png"\r\n'
+            "Content-Type: image/png\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    headers = {"content-type": f"multipart/form-data; boundary={boundary}"}
+    assert client.post("/predict", content=whole, headers=headers).status_code == 200
+    response = client.post("/predict", content=whole[: len(whole) // 2], headers=headers)
+    assert response.status_code == 400
+    assert "truncated" in response.json()["detail"]
+
+
+def test_head_is_answered_wherever_get_is(client):
+    for path in ("/healthz", "/readyz", "/", "/metrics"):
+        got, head = client.get(path), client.head(path)
+        assert head.status_code == got.status_code == 200, path
+        assert head.content == b"" and head.headers["content-type"] == got.headers["content-type"]
+    assert client.head("/healthz").headers["content-length"] == str(
+        len(client.get("/healthz").content)
+    )
+    refused = client.head("/predict")  # POST only: HEAD is refused as GET is
+    assert refused.status_code == 405 and "POST" in refused.headers["allow"]
+
+
+def test_preprocessing_runs_at_most_threads_pictures_at_once(tiny_run, digit, monkeypatch):
+    """Each decoded picture may hold a few hundred MB: uploads beyond the model's threads
+    wait for a turn instead of all decoding at once."""
+    import mnist_cnn.request_body as request_body
+
+    running, most = 0, 0
+    lock = threading.Lock()
+    original = request_body._preprocess
+
+    def counted(*args):
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.2)
+        try:
+            return original(*args)
+        finally:
+            with lock:
+                running -= 1
+
+    monkeypatch.setattr(request_body, "_preprocess", counted)
+    data = png_bytes(digit)
+    with TestClient(create_app(tiny_run, threads=2)) as client:
+
+        def upload() -> int:
+            files = {"image": ("d.png", data, "image/png")}
+            return client.post("/predict", files=files).status_code
+
+        threads = [threading.Thread(target=upload) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert most == 2

@@ -23,14 +23,20 @@ RUN_HELP = (
 
 
 def positive_float(text: str) -> float:
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
     if not value > 0:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
     return value
 
 
 def positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
     return value
@@ -177,7 +183,14 @@ def _result_line(result: dict, class_names: Sequence[str] | None = None) -> str:
 
 def _run_directory_among(images: list[str]) -> str | None:
     """The first IMAGE argument that is a run directory (the older `predict DIR IMAGE...`)."""
-    return next((image for image in images if (Path(image) / CONFIG_FILE).is_file()), None)
+    return next((image for image in images if _is_run_directory(image)), None)
+
+
+def _is_run_directory(argument: str) -> bool:
+    try:
+        return bool(argument) and (Path(argument) / CONFIG_FILE).is_file()
+    except OSError:  # a name too long for the file system: predict_files reports it
+        return False
 
 
 def run_predict(args: argparse.Namespace) -> int:
@@ -193,9 +206,13 @@ def run_predict(args: argparse.Namespace) -> int:
         )
         return EXIT_USAGE
     predictor = Predictor.from_dir(_run_dir(args))
-    results = predict_files(
-        predictor, args.images, top=args.top, save_preprocessed=args.save_preprocessed
-    )
+    try:
+        results = predict_files(
+            predictor, args.images, top=args.top, save_preprocessed=args.save_preprocessed
+        )
+    except ValueError as error:  # the --save-preprocessed folder cannot be made
+        print(f"mnist-cnn: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
     failed = sum("error" in result for result in results)
     if args.json:
         print(json.dumps(results))

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import io
 import os
+import stat
+import warnings
 from typing import BinaryIO
 
 import numpy as np
@@ -29,6 +31,24 @@ MAX_BYTES = 64 * 1024 * 1024  # largest file read, in bytes (64 MiB; origin not 
 # uses is lost. A 12-megapixel photo then decodes at 1008x756: 38 ms to a model input, against
 # 359 ms with the earlier 2048 px floor (benchmarks/phone_photo.py).
 _JPEG_DRAFT_SIDE = 512
+# Decoded pictures with a longer side than this are box-reduced by a whole factor (Pillow's
+# reduce) to at most it before any float copy is made: four times preprocess's working copy
+# (512 px) and twice the side blocky.py smooths at (1,024 px), so nothing either uses is lost.
+# A 6000x6000 1-bit PNG (11 KB on disk) took 831 MB to predict without it; see
+# tests/test_decode.py for the bound now.
+_DECODE_MAX_SIDE = 2048
+# File signatures of the allowed formats: data that starts with one but does not decode is a
+# corrupt file of that format, not "not an image".
+_SIGNATURES = {
+    b"\x89PNG\r\n\x1a\n": "PNG",
+    b"\xff\xd8\xff": "JPEG",
+    b"GIF87a": "GIF",
+    b"GIF89a": "GIF",
+    b"BM": "BMP",
+}
+# Pillow warns on stderr about EXIF it cannot parse; the pixels are kept as stored (see
+# load_image), so the warning tells the user nothing.
+warnings.filterwarnings("ignore", message=r"(Possibly )?[Cc]orrupt EXIF", category=UserWarning)
 # Luma weights of ITU-R BT.601 (red, green, blue), the ones Pillow's convert("L") uses.
 _LUMA_RED, _LUMA_GREEN, _LUMA_BLUE = 0.299, 0.587, 0.114
 # An image with alpha that, composited onto white, spans less than this (0-1 scale) and spans
@@ -63,12 +83,18 @@ def _read_bytes(source: Source, label: str) -> bytes:
         if isinstance(source, bytes | bytearray | memoryview):
             data = bytes(source)
         elif isinstance(source, str | os.PathLike):
+            mode = os.stat(source).st_mode  # before open(): opening a FIFO waits for a writer
+            if not stat.S_ISREG(mode):
+                kind = "a directory" if stat.S_ISDIR(mode) else "a pipe or device"
+                raise PreprocessError(f"{label}: not a regular file ({kind})")
             with open(source, "rb") as file:
                 data = file.read(MAX_BYTES + 1)
         elif callable(getattr(source, "read", None)):
             data = source.read(MAX_BYTES + 1)
         else:
             data = None
+    except PreprocessError:
+        raise
     except (OSError, ValueError, TypeError) as error:  # ValueError: NUL in path, closed file
         reason = getattr(error, "strerror", None) or error
         raise PreprocessError(f"{label}: cannot read ({reason})") from None
@@ -85,7 +111,8 @@ def _read_bytes(source: Source, label: str) -> bytes:
 def load_image(source: Source, *, name: str | None = None) -> np.ndarray:
     """Decode an image file (path, bytes or binary stream) to grayscale float32 in [0, 1].
 
-    Large JPEGs come back reduced (by 2, 4 or 8, to at least 2048 px a side): plenty for a digit.
+    Large JPEGs come back reduced by libjpeg (by 2, 4 or 8, both sides at least 512 px), and
+    any picture with a side over 2,048 px box-reduced to at most that: plenty for a digit.
     """
     label = source_label(source, name)
     data = _read_bytes(source, label)
@@ -111,26 +138,56 @@ def load_image(source: Source, *, name: str | None = None) -> np.ndarray:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):  # warning if -W error
         raise PreprocessError(f"{label}: image too large (decompression bomb guard)") from None
     except UnidentifiedImageError:
-        allowed = ", ".join(sorted(ALLOWED_FORMATS))
-        raise PreprocessError(
-            f"{label}: not an image (cannot identify image file; allowed formats: {allowed})"
-        ) from None
+        raise PreprocessError(f"{label}: {_unidentified(data)}") from None
     except (OSError, SyntaxError, EOFError, ValueError, IndexError, KeyError):
         raise PreprocessError(f"{label}: truncated or corrupt image data") from None
     except Exception as error:  # Pillow plugins raise assorted types on hostile input
         raise PreprocessError(f"{label}: cannot decode image ({type(error).__name__})") from None
 
 
+def identify(data: bytes) -> str | None:
+    """Format name from the header only, any format Pillow knows (no pixels decoded)."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return image.format
+    except Exception:  # any failure means "not identified"
+        return None
+
+
+def _unidentified(data: bytes) -> str:
+    """Why data no allowed format's decoder opened is refused: another format, a corrupt file
+    of an allowed one, or not an image at all."""
+    allowed = ", ".join(sorted(ALLOWED_FORMATS))
+    found = identify(data)
+    if found is not None and found not in ALLOWED_FORMATS:
+        return f"unsupported image format {found} (allowed formats: {allowed})"
+    signature = next((name for magic, name in _SIGNATURES.items() if data.startswith(magic)), None)
+    if signature is None and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        signature = "WEBP"
+    if signature is not None:
+        return f"corrupt {signature} data (its header does not decode)"
+    return f"not an image (cannot identify image file; allowed formats: {allowed})"
+
+
+def _reduced(image: Image.Image) -> Image.Image:
+    """A picture over _DECODE_MAX_SIDE box-reduced by the smallest whole factor that fits."""
+    factor = -(-max(image.size) // _DECODE_MAX_SIDE)  # ceiling division
+    return image.reduce(factor) if factor > 1 else image
+
+
 def _pil_to_gray(image: Image.Image) -> np.ndarray:
     if image.mode.startswith("I;16"):  # full 16-bit range, whatever the pixels use
-        return np.asarray(image).astype(np.float32) / np.float32(65535)
+        wide = _reduced(image.convert("I"))  # reduce has no 16-bit mode; "I" holds the values
+        return np.asarray(wide).astype(np.float32) / np.float32(65535)
     if image.mode in ("I", "F"):  # 32-bit; a 16-bit PNG may decode as "I"
-        return array_to_gray(np.asarray(image))
+        return array_to_gray(np.asarray(_reduced(image)))
     if "transparency" in image.info or image.mode in ("LA", "La", "PA", "RGBa", "RGBA"):
         image = image.convert("RGBA")
+    elif image.mode == "1":
+        image = image.convert("L")  # a quarter of RGB's memory, the same luma
     elif image.mode != "L":
-        image = image.convert("RGB")  # palette, CMYK, YCbCr, 1-bit
-    return array_to_gray(np.asarray(image))
+        image = image.convert("RGB")  # palette, CMYK, YCbCr
+    return array_to_gray(np.asarray(_reduced(image)))
 
 
 def array_to_gray(array: np.ndarray) -> np.ndarray:

@@ -58,6 +58,15 @@ def expand_paths(paths: Iterable[str | Path]) -> list[FileEntry]:
 
 
 def _expand(argument: str) -> list[FileEntry]:
+    if not argument:
+        return [FileEntry(argument, "empty argument (no file name)")]  # Path("") is "."
+    try:
+        return _expand_path(argument)
+    except OSError as error:  # a name too long for the file system, and the like
+        return [FileEntry(argument, f"cannot read ({error.strerror or error})")]
+
+
+def _expand_path(argument: str) -> list[FileEntry]:
     path = Path(argument)
     if path.is_dir():
         try:
@@ -162,6 +171,15 @@ def predict_files(
     """
     if not 1 <= top <= NUM_CLASSES:
         raise ValueError(f"top must be between 1 and {NUM_CLASSES}, got {top}")
+    save_dir = Path(save_preprocessed) if save_preprocessed is not None else None
+    if save_dir is not None:  # before any picture is read: a bad folder costs no work
+        try:
+            save_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            reason = error.strerror or error
+            raise ValueError(
+                f"--save-preprocessed {save_dir}: cannot make folder ({reason})"
+            ) from None
     results: list[dict[str, Any]] = []
     good: list[dict[str, Any]] = []  # the results whose image goes to the model, in order
     images: list[np.ndarray] = []
@@ -186,9 +204,6 @@ def predict_files(
     if not images:
         return results
     answers = predictor.answers(np.stack(images))
-    save_dir = Path(save_preprocessed) if save_preprocessed is not None else None
-    if save_dir is not None:
-        save_dir.mkdir(parents=True, exist_ok=True)
     taken: set[str] = set()
     for result, image, answer in zip(good, images, answers, strict=True):
         result.update(answer.to_dict())

@@ -6,23 +6,27 @@ from __future__ import annotations
 
 import base64
 import binascii
-import io
 from typing import Any
 
+import anyio
 import numpy as np
 import orjson
 from fastapi import HTTPException, Request
-from PIL import Image
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from mnist_cnn.data import IMAGE_SIZE
+from mnist_cnn.decode import identify
 from mnist_cnn.preprocess import ALLOWED_FORMATS, NoDigitError, PreprocessError, preprocess
 
 _ALLOWED_MIMES = {f"image/{fmt.lower()}" for fmt in ALLOWED_FORMATS} | {"image/jpg"}
 # A valid request nests 3 deep (an object holding 28 arrays of numbers); one nested deeper is
 # malformed whatever it holds: 400, like any other undecodable body, and never walked further.
 MAX_JSON_DEPTH = 3
+# A valid JSON body holds at most 28x28 numbers (783 commas between them) or one base64
+# string (a data URL has one comma): a body with more commas than this is refused before it
+# is parsed. Parsing the 20 MB a body may hold into millions of numbers held the event loop,
+# and so every other request, for seconds; counting commas takes milliseconds.
+MAX_JSON_COMMAS = 2 * IMAGE_SIZE * IMAGE_SIZE
 
 
 def _too_deep(value: Any, limit: int) -> bool:
@@ -72,7 +76,7 @@ def _preprocess(source: bytes | np.ndarray, name: str, mime: str | None = None) 
     except NoDigitError as error:
         return str(error).removeprefix(f"{name}: ")
     except PreprocessError as error:
-        fmt = _identify(source) if isinstance(source, bytes) else None
+        fmt = identify(source) if isinstance(source, bytes) else None
         if fmt is not None and fmt not in ALLOWED_FORMATS:
             unsupported = f"format {fmt}"
         elif fmt is None and mime and mime.startswith("image/") and mime not in _ALLOWED_MIMES:
@@ -82,15 +86,6 @@ def _preprocess(source: bytes | np.ndarray, name: str, mime: str | None = None) 
         allowed = ", ".join(sorted(ALLOWED_FORMATS))
         detail = f"{name}: unsupported image {unsupported} (allowed formats: {allowed})"
         raise HTTPException(415, detail) from None
-
-
-def _identify(data: bytes) -> str | None:
-    """Format name from the header only (no pixels decoded); None if Pillow knows none."""
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            return image.format
-    except Exception:  # any failure means "not identified"
-        return None
 
 
 def _decode_base64(value: Any) -> tuple[bytes, str | None]:
@@ -112,13 +107,39 @@ def _decode_base64(value: Any) -> tuple[bytes, str | None]:
     return data, mime
 
 
+def _truncated(body: bytes, content_type: str) -> bool:
+    """Whether a multipart body lacks its closing boundary (`--BOUNDARY--`)."""
+    for parameter in content_type.split(";")[1:]:
+        key, _, value = parameter.strip().partition("=")
+        if key.lower() == "boundary" and value:
+            return b"--" + value.strip('"').encode("latin-1") + b"--" not in body
+    return False
+
+
+async def _preprocess_in_thread(
+    request: Request, data: bytes, name: str, mime: str | None
+) -> np.ndarray | str:
+    """_preprocess in a worker thread, at most the app's `preprocess_limiter` pictures at once
+    (create_app sets it to the CPUs the model uses): more would not run faster, and each
+    decoded picture holds up to a few hundred MB."""
+    limiter = getattr(request.app.state, "preprocess_limiter", None)
+    return await anyio.to_thread.run_sync(_preprocess, data, name, mime, limiter=limiter)
+
+
 async def read_image(request: Request) -> np.ndarray | str:
     """Request body -> preprocessed float32 (28, 28), or the reason no digit was found."""
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media == "application/json":
+        body = await request.body()
+        if (commas := body.count(b",")) > MAX_JSON_COMMAS:
+            raise HTTPException(
+                422,
+                f"body: {commas} commas, more than any request holds (at most {MAX_JSON_COMMAS}"
+                ': "pixels" is 28x28 numbers, "image" one string)',
+            )
         try:
             # orjson refuses nesting past 1,024 levels itself (a JSONDecodeError, not a crash).
-            document = orjson.loads(await request.body())
+            document = orjson.loads(body)
         except orjson.JSONDecodeError as error:
             raise HTTPException(400, f"body is not valid JSON ({error})") from None
         if not isinstance(document, dict) or document.keys() not in ({"pixels"}, {"image"}):
@@ -130,17 +151,22 @@ async def read_image(request: Request) -> np.ndarray | str:
         if "pixels" in document:  # MNIST-style input passes preprocess unchanged, in µs
             return _preprocess(_check_pixels(document["pixels"]), "pixels")
         data, mime = _decode_base64(document["image"])
-        return await run_in_threadpool(_preprocess, data, "image", mime)
+        return await _preprocess_in_thread(request, data, "image", mime)
     if media == "multipart/form-data":
+        # Read first (the guard has bounded its size): the parser drops a part left open, so
+        # a truncated upload would otherwise read as one with no "image" field.
+        body = await request.body()
         async with request.form(max_files=1, max_fields=8) as form:
             upload = form.get("image")
             if not isinstance(upload, UploadFile):
+                if _truncated(body, request.headers.get("content-type", "")):
+                    raise HTTPException(400, "multipart body is truncated (no closing boundary)")
                 raise HTTPException(422, 'multipart field "image" (a file) is missing')
             data = await upload.read()
         if not data:
             raise HTTPException(400, "image: empty file")
         name = upload.filename or "image"
-        return await run_in_threadpool(_preprocess, data, name, upload.content_type)
+        return await _preprocess_in_thread(request, data, name, upload.content_type)
     raise HTTPException(
         415, f"unsupported Content-Type {media or '(none)'}: use application/json or multipart"
     )

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import numpy as np
 import orjson
 from fastapi import FastAPI, HTTPException, Request
@@ -28,6 +29,7 @@ from mnist_cnn.api_schema import (
 )
 from mnist_cnn.batching import Batcher
 from mnist_cnn.data import IMAGE_SIZE
+from mnist_cnn.head_requests import HeadAsGet
 from mnist_cnn.inference import Predictor
 from mnist_cnn.preprocess import preprocess
 from mnist_cnn.request_body import read_image
@@ -39,6 +41,7 @@ from mnist_cnn.request_guard import (
     error_response,
 )
 from mnist_cnn.run import read_run
+from mnist_cnn.runtime import cpu_count
 from mnist_cnn.serve_metrics import Metrics, ObservedRequests
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -80,6 +83,7 @@ def create_app(
             Predictor.from_dir, model_dir, threads=threads
         )
         await run_in_threadpool(_warm_up, loaded)
+        app.state.preprocess_limiter = anyio.CapacityLimiter(threads or cpu_count())
         app.state.batcher = Batcher(loaded, on_batch=metrics.batch_size.observe)
         task = asyncio.create_task(app.state.batcher.run())
         app.state.ready = True
@@ -99,6 +103,7 @@ def create_app(
         redoc_url=None,  # ReDoc would load from a CDN: a blank page offline
     )
     app.state.ready = False
+    app.add_middleware(HeadAsGet)  # innermost: the guard and the metrics see the HEAD
     app.add_middleware(
         RequestGuard,
         paths=frozenset({"/predict"}),
