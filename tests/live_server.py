@@ -16,6 +16,8 @@ from pathlib import Path
 
 import uvicorn
 
+from mnist_cnn.serve_workers import server_options
+
 START_SECONDS = 60  # the app's lifespan loads and warms the model before `started`
 
 
@@ -26,10 +28,12 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serving(app, log_level: str = "warning") -> Iterator[int]:
-    """Run `app` in a thread on a free port until the block ends; yields the port."""
+def serving(app, log_level: str = "warning", http: type | None = None) -> Iterator[int]:
+    """Run `app` in a thread on a free port until the block ends, with the options `mnist-cnn
+    serve` gives uvicorn (`http`: another protocol class); yields the port."""
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level=log_level)
+    options = server_options("127.0.0.1", port) | ({"http": http} if http else {})
+    config = uvicorn.Config(app, log_level=log_level, **options)
     running = uvicorn.Server(config)
     thread = threading.Thread(target=running.run, daemon=True)
     thread.start()

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import uvicorn.supervisors.multiprocess
 
+from mnist_cnn.connection_deadline import HeadDeadlineProtocol
 from mnist_cnn.runtime import cpu_count
 from mnist_cnn.serve_metrics import ACCESS_LOGGER, MULTIPROCESS_DIR_VARIABLE
 
@@ -123,6 +124,17 @@ class SpreadSupervisor(uvicorn.supervisors.Multiprocess):
             self.processes.append(process)
 
 
+def server_options(host: str, port: int) -> dict:
+    """uvicorn.Config's options for every server process (tests/live_server.py uses them too)."""
+    return {
+        "host": host,
+        "port": port,
+        "access_log": False,  # uvicorn's own; ours has the time each request took
+        "server_header": False,
+        "http": HeadDeadlineProtocol,  # a deadline for request heads (slowloris)
+    }
+
+
 def serve(settings: ServeSettings, host: str, port: int) -> bool:
     """Serve until SIGTERM or SIGINT; False if the server never started (e.g. port taken).
 
@@ -135,8 +147,7 @@ def serve(settings: ServeSettings, host: str, port: int) -> bool:
         raise ValueError(f"workers must be >= 1, got {settings.workers}")
     if settings.access_log:
         configure_access_log()
-    # uvicorn's own access log is off: ours has the time each request took.
-    options = {"host": host, "port": port, "access_log": False, "server_header": False}
+    options = server_options(host, port)
     if settings.workers == 1:
         predictor = Predictor.from_dir(settings.run_dir, threads=settings.threads)
         app = create_app(
