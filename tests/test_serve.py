@@ -383,6 +383,9 @@ def test_metrics_count_requests_latency_and_batches(client, digit):
     assert "mnist_cnn_batch_size_count" in text and "mnist_cnn_model_info{" in text
     client.get("/random-path-" + "x" * 20)
     assert "/random-path" not in client.get("/metrics").text  # counted as "other"
+    client.request("MINTED-METHOD-1", "/healthz")  # h11 and TestClient pass any token
+    text = client.get("/metrics").text
+    assert "MINTED" not in text and 'method="other",path="/healthz"' in text
 
 
 def test_access_log_is_one_line_per_request(tiny_run, digit, caplog):

@@ -28,6 +28,9 @@ BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
 KNOWN_PATHS = frozenset(
     {"/", "/predict", "/healthz", "/readyz", "/metrics", "/docs", "/openapi.json"}
 )
+# Label values are bounded (each new one is a new time series held for ever): other paths and
+# methods count as "other". h11 passes any token as a method, so a client could mint millions.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class Metrics:
@@ -104,7 +107,8 @@ class ObservedRequests:
         finally:
             seconds = time.perf_counter() - started
             path = scope["path"] if scope["path"] in KNOWN_PATHS else "other"
-            self.metrics.requests.labels(scope["method"], path, str(status)).inc()
+            method = scope["method"] if scope["method"] in KNOWN_METHODS else "other"
+            self.metrics.requests.labels(method, path, str(status)).inc()
             self.metrics.latency.labels(path).observe(seconds)
             if self.logger is not None:
                 self.logger.info(
