@@ -393,10 +393,14 @@ def test_access_log_is_one_line_per_request(tiny_run, digit, caplog):
         with caplog.at_level("INFO", logger="mnist_cnn.access"):
             logged.post("/predict", json={"pixels": digit.tolist()})
             logged.get("/healthz")
+            logged.get("/x%0aGET%20/healthz%20200%201.0%20ms")  # a forged line, decoded
+            logged.get("/" + "y" * 5000)
     lines = [record.getMessage() for record in caplog.records if record.name == "mnist_cnn.access"]
-    assert len(lines) == 2
+    assert len(lines) == 4
     assert re.fullmatch(r"POST /predict 200 \d+\.\d ms", lines[0]), lines
     assert re.fullmatch(r"GET /healthz 200 \d+\.\d ms", lines[1]), lines
+    assert re.fullmatch(r"GET /x\\nGET /healthz 200 1\.0 ms 404 \d+\.\d ms", lines[2]), lines
+    assert "\n" not in lines[2] and len(lines[3]) < 300 and "y..." in lines[3]
 
 
 @pytest.mark.parametrize(

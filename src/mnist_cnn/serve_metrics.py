@@ -31,6 +31,17 @@ KNOWN_PATHS = frozenset(
 # Label values are bounded (each new one is a new time series held for ever): other paths and
 # methods count as "other". h11 passes any token as a method, so a client could mint millions.
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+# Longest path or method written to the access log as it is; the rest is cut (a URL may be
+# 100 KB long, and one log line per request should stay one readable line).
+LOGGED_MAX_CHARACTERS = 200
+
+
+def _loggable(text: str) -> str:
+    """A client-chosen string fit for one log line: control characters escaped (a decoded
+    "%0a" in a path would otherwise forge a line of its own), cut at LOGGED_MAX_CHARACTERS."""
+    shown = text[:LOGGED_MAX_CHARACTERS]
+    escaped = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in shown)
+    return escaped + ("..." if len(text) > LOGGED_MAX_CHARACTERS else "")
 
 
 class Metrics:
@@ -112,5 +123,9 @@ class ObservedRequests:
             self.metrics.latency.labels(path).observe(seconds)
             if self.logger is not None:
                 self.logger.info(
-                    "%s %s %d %.1f ms", scope["method"], scope["path"], status, 1e3 * seconds
+                    "%s %s %d %.1f ms",
+                    _loggable(scope["method"]),
+                    _loggable(scope["path"]),
+                    status,
+                    1e3 * seconds,
                 )
