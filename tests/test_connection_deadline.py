@@ -9,7 +9,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from mnist_cnn.connection_deadline import HEAD_TIMEOUT_SECONDS, HeadDeadlineProtocol
+from mnist_cnn.connection_deadline import (
+    HEAD_TIMEOUT_SECONDS,
+    MAX_HEAD_BYTES,
+    HeadDeadlineProtocol,
+)
 from mnist_cnn.serve import create_app
 from mnist_cnn.serve_workers import server_options
 from tests.live_server import serving
@@ -91,3 +95,29 @@ def test_keep_alive_requests_and_a_slow_body_are_answered(port):
         connection.sendall(body[10:])
         answer = connection.recv(65536)
         assert b"200 OK" in answer and b'"digit":null' in answer  # blank: no digit found
+
+
+def test_a_request_head_over_the_bound_gets_431_and_is_closed(port):
+    with connect(port) as connection:
+        connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        answer = b""
+        try:
+            for _ in range(MAX_HEAD_BYTES // 1000 + 10):
+                connection.sendall(b"X-Filler: " + b"a" * 990 + b"\r\n")
+        except OSError:  # closed while sending: the 431 is already waiting to be read
+            pass
+        connection.settimeout(PATIENCE)
+        try:
+            while chunk := connection.recv(4096):
+                answer += chunk
+        except (ConnectionResetError, TimeoutError):
+            pass
+    assert answer.startswith(b"HTTP/1.1 431 "), answer[:100]
+
+
+def test_headers_within_the_bound_are_answered_on_every_request(port):
+    headers = b"".join(b"X-Filler-%d: %s\r\n" % (index, b"a" * 900) for index in range(40))
+    with connect(port) as connection:
+        for _ in range(3):  # 36 KB heads, three on one connection: 108 KB in all
+            connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + headers + b"\r\n")
+            assert b"200 OK" in connection.recv(4096)

@@ -359,3 +359,24 @@ def test_a_large_picture_is_reduced_before_any_float_copy() -> None:
     assert gray.shape == (2000, 2000)  # reduced by 3: the smallest whole factor to 2,048
     assert peak < 60_000_000, peak  # NumPy's allocations: the reduced copies only
     assert gray[1000, 1000] == 0 and gray[100, 100] == 1  # the bar, the paper
+
+
+def test_a_progressive_jpeg_of_endless_scans_is_refused_before_decoding() -> None:
+    """Every scan is decoded in full: one repeated 2,000 times took 37 s for a 1.3 MB file."""
+    buffer = io.BytesIO()
+    _seven().convert("RGB").save(buffer, "JPEG", progressive=True)
+    data = buffer.getvalue()
+    _check_mnist_frame(preprocess(data))  # an ordinary progressive JPEG: about 10 scans
+    assert data.count(b"\xff\xda") <= decode.MAX_JPEG_SCANS
+    last = data.rindex(b"\xff\xda")
+    scan = data[last : data.rindex(b"\xff\xd9")]
+    bomb = data[:last] + scan * (decode.MAX_JPEG_SCANS + 1) + b"\xff\xd9"
+    with pytest.raises(PreprocessError, match=r"^bomb\.jpg: JPEG with \d+ scans refused"):
+        preprocess(bomb, name="bomb.jpg")
+
+
+def test_a_side_over_max_side_is_refused_from_the_header() -> None:
+    """1 px by 40 million passes the pixel limit, but Pillow's per-row bookkeeping took 828 MB."""
+    side = decode.MAX_SIDE + 1
+    with pytest.raises(PreprocessError, match=r"^tall\.png: image too large \(1x16385, longest"):
+        preprocess(_png_header_only(1, side), name="tall.png")

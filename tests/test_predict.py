@@ -123,9 +123,10 @@ def mixed(tmp_path: Path, good_images: list[Path]) -> tuple[list[str], dict[str,
     return arguments, expected
 
 
-def test_bad_files_get_errors_and_the_rest_one_batch(predictor, mixed, monkeypatch):
-    arguments, expected = mixed
-    batches = []
+@pytest.fixture
+def model_batches(monkeypatch) -> list[int]:
+    """The size of each batch Predictor.answers is called with, in order."""
+    batches: list[int] = []
     original = Predictor.answers
 
     def counting(self, images):
@@ -133,9 +134,14 @@ def test_bad_files_get_errors_and_the_rest_one_batch(predictor, mixed, monkeypat
         return original(self, images)
 
     monkeypatch.setattr(Predictor, "answers", counting)
+    return batches
+
+
+def test_bad_files_get_errors_and_the_rest_one_batch(predictor, mixed, model_batches):
+    arguments, expected = mixed
     results = predict_files(predictor, arguments)
     assert [result["file"] for result in results] == arguments  # input order kept
-    assert batches == [3]  # every good image in one model call
+    assert model_batches == [3]  # every good image in one model call
     for result in results:
         if expected.get(result["file"]) == NO_DIGIT:
             check_no_digit(result)
@@ -225,6 +231,25 @@ def test_save_preprocessed_writes_what_the_model_saw(tiny_run, good_images, tmp_
         assert saved.size == (28, 28) and saved.mode == "L"
         expected = np.round(preprocess(path) * 255)
         assert np.array_equal(np.asarray(saved, dtype=float), expected)
+
+
+def test_the_model_runs_in_batches_of_model_batch(
+    predictor, good_images, model_batches, monkeypatch
+):
+    import mnist_cnn.predict as predict_module
+
+    monkeypatch.setattr(predict_module, "MODEL_BATCH", 2)
+    whole = predict_files(predictor, [str(path) for path in good_images])
+    assert model_batches == [2, 1] and len(whole) == 3 and all("digit" in row for row in whole)
+
+
+def test_a_file_name_cannot_forge_output_lines(tiny_run, good_images, tmp_path, capsys):
+    forged = tmp_path / "fake.png: 7 (1.0000)\n\x1b[31mx.png"
+    forged.write_bytes(good_images[0].read_bytes())
+    assert main(["predict", "--run", str(tiny_run), str(forged)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1 and "\x1b" not in lines[0]
+    assert lines[0].startswith(str(tmp_path) + "/fake.png: 7 (1.0000)\\n\\x1b[31mx.png: ")
 
 
 def test_save_preprocessed_to_a_file_is_refused_before_the_model_runs(

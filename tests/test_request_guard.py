@@ -95,3 +95,21 @@ def test_json_nested_deeper_than_a_request_is_400(server, depth):
 def test_the_server_is_still_alive(server):
     with urllib.request.urlopen(f"{server}/healthz", timeout=10) as response:  # noqa: S310
         assert response.status == 200
+
+
+@pytest.mark.parametrize("size", [1_500_000, 5_000_000])  # under and over the cap
+def test_urllib_reads_its_503_while_sending_a_large_body(tiny_run, size):
+    """The busy answer comes after the body is read and dropped, as the 413 does: closing on
+    a client still sending gave it a reset instead of the 503."""
+    app = create_app(tiny_run, max_body_bytes=CAP, body_timeout=BODY_TIMEOUT, max_in_flight=0)
+    with serving(app) as port:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/predict",
+            data=b"x" * size,
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=30)  # noqa: S310 (loopback)
+    assert refused.value.code == 503 and refused.value.headers["Retry-After"]
+    assert b"server busy" in refused.value.read()

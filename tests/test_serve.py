@@ -178,6 +178,14 @@ def test_invalid_content_length_is_400(tiny_run):
     [
         ({"content": b"digits", "headers": {"content-type": "text/plain"}}, 415, "Content-Type"),
         ({"content": b"{}"}, 415, "(none)"),
+        (
+            {
+                "content": b"\x1f\x8b",
+                "headers": {"content-type": "application/json", "content-encoding": "gzip"},
+            },
+            415,
+            "Content-Encoding gzip",
+        ),
         ({"content": b"{", "headers": {"content-type": "application/json"}}, 400, "not valid JSON"),
         ({"json": {"image": "not base64!"}}, 400, "not valid base64"),
         ({"json": {"image": "data:image/png,abc"}}, 400, "base64 data URL"),

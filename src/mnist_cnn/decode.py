@@ -25,6 +25,15 @@ ALLOWED_FORMATS = frozenset({"PNG", "JPEG", "GIF", "BMP", "WEBP"})
 # this large takes 160 MB.
 MAX_PIXELS = 40_000_000
 MAX_BYTES = 64 * 1024 * 1024  # largest file read, in bytes (64 MiB; origin not recorded)
+# Longest side allowed, from the header: the largest phone sensors give 16,384 px. A picture
+# 1 px wide and 40 million tall passes MAX_PIXELS, yet Pillow holds a pointer and more per
+# row: 828 MB to predict one such 78 KB PNG.
+MAX_SIDE = 16_384
+# Scans (SOS markers) a JPEG may hold. Progressive JPEGs have about 10 (libjpeg's default
+# script) and every scan is decoded in full; one scan repeated 2,000 times made a 1.3 MB file
+# that took 37 s to decode. 0xFFDA cannot occur inside entropy-coded data (a 0xFF there is
+# followed by 0x00), so counting it counts the scans, an embedded EXIF thumbnail's included.
+MAX_JPEG_SCANS = 100
 
 # JPEGs are decoded reduced by 2, 4 or 8 (libjpeg's draft mode) while both sides stay at least
 # this many pixels: preprocess's working copy (its longest side at most 512 px), so nothing it
@@ -37,6 +46,8 @@ _JPEG_DRAFT_SIDE = 512
 # A 6000x6000 1-bit PNG (11 KB on disk) took 831 MB to predict without it; see
 # tests/test_decode.py for the bound now.
 _DECODE_MAX_SIDE = 2048
+# Modes Pillow's reduce takes (others, "1", "P" and 16-bit, are converted first).
+_REDUCIBLE_MODES = frozenset({"L", "LA", "RGB", "RGBA", "CMYK", "I", "F"})
 # File signatures of the allowed formats: data that starts with one but does not decode is a
 # corrupt file of that format, not "not an image".
 _SIGNATURES = {
@@ -124,12 +135,20 @@ def load_image(source: Source, *, name: str | None = None) -> np.ndarray:
         if width * height > MAX_PIXELS:
             size = f"{width}x{height}"
             raise PreprocessError(f"{label}: image too large ({size} pixels, limit {MAX_PIXELS})")
+        if max(width, height) > MAX_SIDE:
+            size = f"{width}x{height}"
+            raise PreprocessError(
+                f"{label}: image too large ({size}, longest side limit {MAX_SIDE})"
+            )
         image.seek(0)  # first frame of an animation
         if image.format == "JPEG":
+            if (scans := data.count(b"\xff\xda")) > MAX_JPEG_SCANS:
+                limit = f"limit {MAX_JPEG_SCANS}"
+                raise PreprocessError(f"{label}: JPEG with {scans} scans refused ({limit})")
             image.draft(image.mode, (_JPEG_DRAFT_SIDE, _JPEG_DRAFT_SIDE))
         image.load()
         try:
-            image = ImageOps.exif_transpose(image)
+            ImageOps.exif_transpose(image, in_place=True)  # no copy of an upright picture
         except Exception:  # unreadable EXIF: keep the pixels as stored
             pass
         return _pil_to_gray(image)
@@ -179,8 +198,10 @@ def _pil_to_gray(image: Image.Image) -> np.ndarray:
     if image.mode.startswith("I;16"):  # full 16-bit range, whatever the pixels use
         wide = _reduced(image.convert("I"))  # reduce has no 16-bit mode; "I" holds the values
         return np.asarray(wide).astype(np.float32) / np.float32(65535)
+    if image.mode in _REDUCIBLE_MODES:  # reduced before any conversion copies it
+        image = _reduced(image)
     if image.mode in ("I", "F"):  # 32-bit; a 16-bit PNG may decode as "I"
-        return array_to_gray(np.asarray(_reduced(image)))
+        return array_to_gray(np.asarray(image))
     if "transparency" in image.info or image.mode in ("LA", "La", "PA", "RGBa", "RGBA"):
         image = image.convert("RGBA")
     elif image.mode == "1":

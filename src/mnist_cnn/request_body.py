@@ -129,6 +129,9 @@ async def _preprocess_in_thread(
 async def read_image(request: Request) -> np.ndarray | str:
     """Request body -> preprocessed float32 (28, 28), or the reason no digit was found."""
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding != "identity":  # never decompressed here: no bomb, and no garbled 400
+        raise HTTPException(415, f"unsupported Content-Encoding {encoding}: send it uncompressed")
     if media == "application/json":
         body = await request.body()
         if (commas := body.count(b",")) > MAX_JSON_COMMAS:
