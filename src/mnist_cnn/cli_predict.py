@@ -14,6 +14,7 @@ from pathlib import Path
 
 from mnist_cnn.dataset_registry import DIGITS
 from mnist_cnn.run import CONFIG_FILE
+from mnist_cnn.text import one_line
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 RUN_HELP = (
@@ -159,12 +160,6 @@ def _ranked_text(ranked: list, class_names: Sequence[str] | None = None) -> str:
     return "  ".join(f"{label(digit)} ({probability:.4f})" for digit, probability in ranked)
 
 
-def printable(name: str) -> str:
-    """A file name fit for one line of output: control characters (a newline, a terminal
-    escape) and undecodable bytes written as Python escapes, so a name cannot forge lines."""
-    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in name)
-
-
 def _result_line(result: dict, class_names: Sequence[str] | None = None) -> str:
     """`photo.jpg: 7 (0.9931)`, with --top 3 `photo.jpg: 7 (0.9931)  1 (0.0040)  2 (0.0012)`.
 
@@ -173,7 +168,7 @@ def _result_line(result: dict, class_names: Sequence[str] | None = None) -> str:
     --top 3 followed by `; most likely 7 (0.4123)  1 (0.3010)  2 (0.1022)`; a picture with
     no digit in it (blank paper) `photo.jpg: no answer: no digit found: <why>`.
     """
-    result = {**result, "file": printable(result["file"])}
+    result = {**result, "file": one_line(result["file"])}
     if "error" in result:
         return f"{result['file']}: error: {result['error']}"
     if result["confidence"] is None:  # preprocessing found no digit: the model was not asked

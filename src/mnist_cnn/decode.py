@@ -43,8 +43,8 @@ _JPEG_DRAFT_SIDE = 512
 # Decoded pictures with a longer side than this are box-reduced by a whole factor (Pillow's
 # reduce) to at most it before any float copy is made: four times preprocess's working copy
 # (512 px) and twice the side blocky.py smooths at (1,024 px), so nothing either uses is lost.
-# A 6000x6000 1-bit PNG (11 KB on disk) took 831 MB to predict without it; see
-# tests/test_decode.py for the bound now.
+# A 6000x6000 1-bit PNG (11 KB on disk) took 812 MB to predict without it, 234 MB with it
+# (benchmarks/hostile_memory.py); tests/test_decode.py bounds the arrays it makes.
 _DECODE_MAX_SIDE = 2048
 # Modes Pillow's reduce takes (others, "1", "P" and 16-bit, are converted first).
 _REDUCIBLE_MODES = frozenset({"L", "LA", "RGB", "RGBA", "CMYK", "I", "F"})

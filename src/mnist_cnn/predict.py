@@ -29,8 +29,7 @@ logger = logging.getLogger(__name__)
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp"})
 _GLOB_CHARACTERS = frozenset("*?[")
 # Pictures per model call. One call for all of 8,000 files held their activations at once
-# (1.2 GB; the first convolution's output alone is 100 KB a picture); 256 keep the batch's
-# speed and about 25 MB.
+# (1.2 GB; the first convolution's output alone is 100 KB a picture, so 25 MB for 256).
 MODEL_BATCH = 256
 
 

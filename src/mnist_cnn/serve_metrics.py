@@ -16,6 +16,8 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mnist_cnn.text import one_line
+
 ACCESS_LOGGER = "mnist_cnn.access"
 MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client's own name
 # Latency buckets (seconds): a pixels request takes ~1 ms alone, a photo 10-100 ms, a queue
@@ -34,14 +36,6 @@ KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPT
 # Longest path or method written to the access log as it is; the rest is cut (a URL may be
 # 100 KB long, and one log line per request should stay one readable line).
 LOGGED_MAX_CHARACTERS = 200
-
-
-def _loggable(text: str) -> str:
-    """A client-chosen string fit for one log line: control characters escaped (a decoded
-    "%0a" in a path would otherwise forge a line of its own), cut at LOGGED_MAX_CHARACTERS."""
-    shown = text[:LOGGED_MAX_CHARACTERS]
-    escaped = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in shown)
-    return escaped + ("..." if len(text) > LOGGED_MAX_CHARACTERS else "")
 
 
 class Metrics:
@@ -124,8 +118,8 @@ class ObservedRequests:
             if self.logger is not None:
                 self.logger.info(
                     "%s %s %d %.1f ms",
-                    _loggable(scope["method"]),
-                    _loggable(scope["path"]),
+                    one_line(scope["method"], LOGGED_MAX_CHARACTERS),
+                    one_line(scope["path"], LOGGED_MAX_CHARACTERS),
                     status,
                     1e3 * seconds,
                 )
