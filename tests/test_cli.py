@@ -207,3 +207,8 @@ def test_predict_with_a_run_directory_as_image_says_use_run(tmp_path, capsys):
     assert (
         err == f"mnist-cnn: error: {run} is a run directory, not images; pass it as --run {run}\n"
     )
+
+
+def test_an_infinite_learning_rate_is_a_usage_error(capsys):
+    assert main(["train", "--learning-rate", "inf", "--output", "never"]) == 2
+    assert "expected a positive finite number, got inf" in capsys.readouterr().err

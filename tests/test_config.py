@@ -16,6 +16,9 @@ def test_defaults_are_the_tutorial_recipe():
         ("epochs", 0),
         ("batch_size", -1),
         ("learning_rate", 0.0),
+        ("learning_rate", float("inf")),
+        ("learning_rate", float("nan")),
+        ("batch_size", 10**20),  # reached TensorFlow as an integer it cannot hold
         ("data_format", "nhwc"),
         ("outliers", -0.1),
         ("outliers", 1.5),

@@ -55,6 +55,13 @@ def test_a_folder_without_digit_folders_is_a_clear_error(tmp_path):
         load_image_folder(tmp_path)
 
 
+def test_only_ascii_digit_names_are_class_folders(tmp_path):
+    for name in ("²", "٣", "cat"):  # str.isdigit() is true of the first two
+        (tmp_path / name).mkdir()
+    with pytest.raises(ImageFolderError, match="no class folders named 0 to 9"):
+        load_image_folder(tmp_path)
+
+
 def test_too_few_pictures_is_a_clear_error(tmp_path, mnist):
     (tmp_path / "1").mkdir()
     _write_digit(tmp_path / "1" / "only.png", mnist.test.images[2])

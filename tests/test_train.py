@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import keras
+import numpy as np
 import pytest
 
 from mnist_cnn import MnistCnnError
@@ -159,6 +160,49 @@ def test_held_out_images_must_leave_some_to_train_on(tmp_path, tiny_data_dir):
     config = TrainConfig(data_dir=str(tiny_data_dir), validation_images=512)
     with pytest.raises(MnistCnnError, match="leaves no training images"):
         train(config, tmp_path / "run", verbose=0)
+    assert not (tmp_path / "run").exists()  # no started run left to refuse a retry
+
+
+def test_a_bad_init_from_leaves_no_started_run(tmp_path, tiny_data_dir):
+    config = TrainConfig(data_dir=str(tiny_data_dir), limit=64, init_from=str(tmp_path / "no"))
+    with pytest.raises(MnistCnnError):
+        train(config, tmp_path / "run", verbose=0)
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_output_under_a_file_or_over_a_checkpoint_file_is_refused(tmp_path, tiny_data_dir):
+    config = TrainConfig(data_dir=str(tiny_data_dir), limit=64)
+    (tmp_path / "f").write_text("a file")
+    with pytest.raises(MnistCnnError, match=r"f is not a directory"):
+        train(config, tmp_path / "f" / "run", verbose=0)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "checkpoint").write_text("a file")
+    with pytest.raises(MnistCnnError, match=r"checkpoint: exists and is not a directory"):
+        train(config, tmp_path / "run", overwrite=True, verbose=0)
+
+
+def test_an_overwrite_unmarks_the_old_run_before_it_trains(tmp_path, tiny_data_dir):
+    """Until the new run is saved the folder holds an unfinished run (resumable), never the
+    old config.json beside the new model."""
+    output = tmp_path / "run"
+    config = TrainConfig(data_dir=str(tiny_data_dir), limit=64, checkpoint_every=1)
+    train(config, output, verbose=0)
+    with pytest.raises(KeyboardInterrupt):
+        train(config.replace(seed=5), output, overwrite=True, verbose=0, callbacks=[Interrupt(1)])
+    assert not (output / "config.json").exists()
+    result = resume_run(output, verbose=0)
+    assert read_run(output).config.seed == 5 and result.metrics["test_accuracy"] > 0
+
+
+def test_a_diverged_run_leaves_no_checkpoint_of_nan_weights(tmp_path, tiny_data_dir):
+    config = TrainConfig(data_dir=str(tiny_data_dir), limit=64, learning_rate=1e30)
+    with pytest.raises(MnistCnnError, match="diverged"):
+        train(config, tmp_path / "run", verbose=0)
+    for checkpoint in (tmp_path / "run" / "checkpoint").glob("*.npz"):
+        with np.load(checkpoint) as saved:
+            assert all(
+                np.isfinite(saved[key]).all() for key in saved.files if saved[key].dtype.kind == "f"
+            )
 
 
 class Interrupt(keras.callbacks.Callback):

@@ -6,6 +6,7 @@ No Keras import here, so `mnist-cnn --help` and the config tests stay fast.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +14,12 @@ from mnist_cnn import MnistCnnError
 
 DATA_FORMATS = ("channels_last", "channels_first")
 SCHEDULES = ("constant", "warmup_cosine")
+
+
+# Largest batch accepted: 16 times MNIST's 60,000 training images (any batch past a training
+# set's size is one step of all of it). 10^20 reached TensorFlow as an integer it cannot hold
+# and failed there with a traceback.
+MAX_BATCH_SIZE = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -105,8 +112,14 @@ class TrainConfig:
     def __post_init__(self) -> None:
         checks = [
             (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
-            (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
-            (self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate}"),
+            (
+                1 <= self.batch_size <= MAX_BATCH_SIZE,
+                f"batch_size must be 1 to {MAX_BATCH_SIZE}, got {self.batch_size}",
+            ),
+            (
+                0 < self.learning_rate < math.inf,
+                f"learning_rate must be a finite number > 0, got {self.learning_rate}",
+            ),
             (self.seed >= 0, f"seed must be >= 0, got {self.seed}"),
             (self.limit is None or self.limit >= 1, f"limit must be >= 1, got {self.limit}"),
             (self.log_every >= 1, f"log_every must be >= 1, got {self.log_every}"),

@@ -223,7 +223,7 @@ def _stream(url: str, sink, name: str, progress: Progress | None) -> tuple[int, 
     request = urllib.request.Request(url, headers={"User-Agent": "mnist-cnn"})
     with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:
         length = response.headers.get("Content-Length")
-        declared = int(length) if length and length.isdigit() else None
+        declared = int(length) if length and length.isascii() and length.isdigit() else None
         received = 0
         while chunk := response.read(CHUNK_BYTES):
             sink.write(chunk)

@@ -74,3 +74,10 @@ def fit_epochs(
         )
         if trained.stop_training or not np.isfinite(history.history["loss"][-1]):
             raise MnistCnnError("training diverged (loss became NaN); try a lower --learning-rate")
+        # The last update can turn the weights NaN after a finite loss: such a model is no
+        # run to save (it was saved, with NaN test figures and no model.onnx).
+        if not all(np.isfinite(weight).all() for weight in trained.get_weights()):
+            raise MnistCnnError(
+                "training diverged (the weights became NaN or infinite); try a lower "
+                "--learning-rate"
+            )

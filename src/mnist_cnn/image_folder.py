@@ -43,7 +43,8 @@ def _class_folders(root: Path) -> dict[int, Path]:
         raise ImageFolderError(f"{root}: not a directory (expected one folder per digit, 0-9)")
     folders = {}
     for child in sorted(root.iterdir()):
-        if child.is_dir() and child.name.isdigit() and int(child.name) < NUM_CLASSES:
+        digit = child.name.isascii() and child.name.isdigit()  # not "²" or "٣"
+        if child.is_dir() and digit and int(child.name) < NUM_CLASSES:
             folders[int(child.name)] = child
     if not folders:
         found = ", ".join(sorted(c.name for c in root.iterdir() if c.is_dir())[:5]) or "none"

@@ -61,6 +61,14 @@ class TrainResult:
 def check_output_dir(output_dir: Path, overwrite: bool) -> None:
     if output_dir.exists() and not output_dir.is_dir():
         raise MnistCnnError(f"{output_dir}: exists and is not a directory")
+    for parent in output_dir.absolute().parents:  # the nearest one that exists must be a folder
+        if parent.exists():
+            if not parent.is_dir():
+                raise MnistCnnError(f"{output_dir}: {parent} is not a directory")
+            break
+    checkpoint = checkpoint_dir(output_dir)
+    if checkpoint.exists() and not checkpoint.is_dir():
+        raise MnistCnnError(f"{checkpoint}: exists and is not a directory (move it away)")
     if checkpoint_dir(output_dir).is_dir() and not overwrite:
         raise MnistCnnError(
             f"{output_dir}: holds an interrupted run: finish it with 'mnist-cnn train --resume "
@@ -171,16 +179,19 @@ def train(
         "dataset": dataset.identity,
     }
     started = run_document(config, **described, onnx_record=None)
+    # Checked before start_or_resume writes anything: a bad --init-from or a split that
+    # leaves no training images must not leave a started run behind.
+    training = training_set(dataset, config)
+    start_weights = initial_weights(config) if config.init_from is not None else None
     state, resumed = start_or_resume(output_dir, started, resume)
 
-    training = training_set(dataset, config)
     x_train, y_train = training.inputs, training.targets
     steps = steps_per_epoch(config, len(x_train))
     with cluster.strategy.scope() if cluster else contextlib.nullcontext():
         dense_layer = FastGradientDense if config.fast_dense_gradient else keras.layers.Dense
         model = build_model(config.data_format, MIXED_BF16 if config.bf16 else None, dense_layer)
-        if config.init_from is not None and state is None:
-            model.set_weights(initial_weights(config))
+        if start_weights is not None and state is None:
+            model.set_weights(start_weights)
         # Augmentation wraps the model for training only: the saved model is the plain network.
         trained = keras.Sequential([augmenter(config), model]) if config.augments else model
         compile_model(trained, config, steps * config.epochs, distributed=cluster is not None)
