@@ -212,3 +212,9 @@ def test_predict_with_a_run_directory_as_image_says_use_run(tmp_path, capsys):
 def test_an_infinite_learning_rate_is_a_usage_error(capsys):
     assert main(["train", "--learning-rate", "inf", "--output", "never"]) == 2
     assert "expected a positive finite number, got inf" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("port", ["99999", "-5", "http"])
+def test_a_port_outside_tcp_is_a_usage_error(port, capsys):
+    assert main(["serve", "--port", port]) == 2
+    assert "argument --port: expected a port" in capsys.readouterr().err

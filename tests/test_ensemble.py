@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from mnist_cnn import MnistCnnError
 from mnist_cnn.cli import main
 from mnist_cnn.config import TrainConfig
 from mnist_cnn.ensemble import EnsembleError, ensemble
@@ -75,6 +76,13 @@ def test_one_run_is_not_an_ensemble(tiny_run, tmp_path):
 def test_the_same_run_twice_is_refused(tiny_run, tmp_path):
     with pytest.raises(EnsembleError, match="same run is given twice"):
         ensemble([tiny_run, tiny_run], tmp_path / "out")
+
+
+def test_an_output_that_is_a_member_is_refused(members):
+    before = (members[1] / "config.json").read_bytes()
+    with pytest.raises(MnistCnnError, match="is one of the members"):
+        ensemble(members, members[1], overwrite=True)
+    assert (members[1] / "config.json").read_bytes() == before
 
 
 def test_members_of_other_data_are_refused(tiny_run, tmp_path, tiny_splits, capsys):

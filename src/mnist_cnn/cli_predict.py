@@ -18,6 +18,7 @@ from mnist_cnn.run import CONFIG_FILE
 from mnist_cnn.text import one_line
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+MAX_PORT = 65535  # TCP ports are 16-bit
 RUN_HELP = (
     "run directory written by 'train' (default: the model packaged with mnist-cnn, trained by "
     "--recipe robust)"
@@ -44,6 +45,17 @@ def positive_int(text: str) -> int:
     return value
 
 
+def port_number(text: str) -> int:
+    """0-65535 (0: any free port). The system took 99999 modulo 65536 and said nothing."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= MAX_PORT:
+        raise argparse.ArgumentTypeError(f"expected a port from 0 to {MAX_PORT}, got {text}")
+    return value
+
+
 def add_serve_parser(commands: argparse._SubParsersAction) -> None:
     serve = commands.add_parser(
         "serve", help="serve the draw-a-digit (or photo) page and the HTTP API"
@@ -53,7 +65,10 @@ def add_serve_parser(commands: argparse._SubParsersAction) -> None:
         "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine)"
     )
     serve.add_argument(
-        "--port", type=int, default=8000, help="TCP port, 0 for any free one (default 8000)"
+        "--port",
+        type=port_number,
+        default=8000,
+        help="TCP port, 0 for any free one (default 8000)",
     )
     serve.add_argument(
         "--max-body-bytes",

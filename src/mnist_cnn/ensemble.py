@@ -74,6 +74,8 @@ def ensemble(
     output_dir = Path(output_dir)
     runs = [read_run(run_dir) for run_dir in run_dirs]
     _check_members(runs)
+    if any(run.path.resolve() == output_dir.resolve() for run in runs):
+        raise MnistCnnError(f"{output_dir}: is one of the members; write the ensemble elsewhere")
     check_output_dir(output_dir, overwrite)
     runtime.configure(runs[0].config.seed)
     config = runs[0].config
