@@ -203,9 +203,8 @@ def start_or_resume(
     config document first, so that it can be resumed; a resumed one must read the same data."""
     if not resume:
         shutil.rmtree(checkpoint_dir(run_dir), ignore_errors=True)  # an --overwrite's
-        # An --overwrite's old run stops being a complete run here: its config.json is what
-        # marks one complete, so a crash before the new run is saved left the old config
-        # beside the new model (a mixed run that claimed to be whole) and refused --resume.
+        # An --overwrite's old run is no longer complete (config.json marks that): a crash
+        # before the new run was saved left a mixed run that refused --resume.
         (run_dir / CONFIG_FILE).unlink(missing_ok=True)
         write_started_run(run_dir, document)
         return None, []
@@ -221,13 +220,6 @@ def start_or_resume(
     resumed = [*started.get("resumed", []), where]
     write_started_run(run_dir, {**started, "resumed": resumed})
     return state, resumed
-
-
-def _diverged(logs: dict | None) -> bool:
-    """Whether the loss just logged is NaN or infinite: weights that produced it are no state
-    to resume from (a diverged run's --resume finished "successfully" with NaN weights)."""
-    loss = (logs or {}).get("loss")
-    return loss is not None and not np.isfinite(float(loss))
 
 
 class Checkpointer(keras.callbacks.Callback):
@@ -276,7 +268,7 @@ class Checkpointer(keras.callbacks.Callback):
             self.pending_metrics = None
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        if not self.every or _diverged(logs):
+        if not self.every:
             return
         steps_done = self._steps_done()
         step = steps_done - self.epoch * self.steps_per_epoch
@@ -288,12 +280,11 @@ class Checkpointer(keras.callbacks.Callback):
         self.history_rows.append(
             {"epoch": epoch + 1, **{key: float(value) for key, value in (logs or {}).items()}}
         )
-        if not _diverged(logs):
-            self._save(epoch + 1, 0)
+        self._save(epoch + 1, 0)
 
     def _save(self, epoch: int, step: int) -> None:
         if not all(np.isfinite(weight).all() for weight in self.model.get_weights()):
-            return  # diverged: the checkpoint before stays the one to resume from
+            return  # diverged (a resume finished "successfully" on NaN weights): keep the last
         state = capture(
             self.model,
             epoch,
