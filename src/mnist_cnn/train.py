@@ -182,7 +182,8 @@ def train(
     # Checked before start_or_resume writes anything: a bad --init-from or a split that
     # leaves no training images must not leave a started run behind.
     training = training_set(dataset, config)
-    start_weights = initial_weights(config) if config.init_from is not None else None
+    # (A resumed run starts from its checkpoint: its --init-from source may be gone by then.)
+    start_weights = initial_weights(config) if config.init_from and not resume else None
     state, resumed = start_or_resume(output_dir, started, resume)
 
     x_train, y_train = training.inputs, training.targets
@@ -190,8 +191,8 @@ def train(
     with cluster.strategy.scope() if cluster else contextlib.nullcontext():
         dense_layer = FastGradientDense if config.fast_dense_gradient else keras.layers.Dense
         model = build_model(config.data_format, MIXED_BF16 if config.bf16 else None, dense_layer)
-        if start_weights is not None and state is None:
-            model.set_weights(start_weights)
+        if config.init_from is not None and state is None:  # a resume without checkpoint
+            model.set_weights(start_weights or initial_weights(config))
         # Augmentation wraps the model for training only: the saved model is the plain network.
         trained = keras.Sequential([augmenter(config), model]) if config.augments else model
         compile_model(trained, config, steps * config.epochs, distributed=cluster is not None)
