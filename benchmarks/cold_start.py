@@ -75,7 +75,7 @@ def _run_to_exit(command: list[str], environment: dict[str, str]) -> tuple[float
         return wall, int(report.read().split()[-1]) / 1024  # GNU time reports KB
 
 
-def _peak_rss_mb(pid: int) -> float:
+def peak_rss_mb(pid: int) -> float:
     """VmHWM of a live process: its peak resident set since exec."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -110,7 +110,7 @@ def _serve_until_ready(
                     with urllib.request.urlopen(url, timeout=1) as reply:
                         if reply.status == 200:
                             ready = time.perf_counter() - started
-                            peak = _peak_rss_mb(server.pid)
+                            peak = peak_rss_mb(server.pid)
                             break
                 except OSError:  # refused while starting, 503 while loading
                     time.sleep(POLL_INTERVAL_S)

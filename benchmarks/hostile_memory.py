@@ -23,7 +23,6 @@ import concurrent.futures
 import io
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,6 +34,8 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).parent))
+from cold_start import peak_rss_mb  # noqa: E402  (benchmarks/cold_start.py)
+from load_serve import free_port  # noqa: E402  (benchmarks/load_serve.py)
 from machine import provenance  # noqa: E402
 
 SIDE = 6000  # 36 megapixels: under decode.MAX_PIXELS (40 M), so the header guard lets it in
@@ -85,19 +86,6 @@ def predict_peak(picture: Path, pythonpath: str | None) -> tuple[float, float]:
     if done.returncode not in (0, 1):  # 1: the picture was refused, with its reason
         raise SystemExit(f"predict failed: {done.stdout}{done.stderr}")
     return int(done.stderr.strip().splitlines()[-1]) / 1024, seconds
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def vm_hwm_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise SystemExit(f"no VmHWM for process {pid}")
 
 
 def upload(port: int, data: bytes) -> float:
@@ -155,11 +143,11 @@ def serve_measures(picture: Path, uploads: int, pythonpath: str | None) -> dict[
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise SystemExit("the server did not become ready") from None
                 time.sleep(0.1)
-        ready_mb = vm_hwm_mb(server.pid)
+        ready_mb = peak_rss_mb(server.pid)
         data = picture.read_bytes()
         with concurrent.futures.ThreadPoolExecutor(uploads) as pool:
             slowest = max(pool.map(lambda _: upload(port, data), range(uploads)))
-        peak_mb = vm_hwm_mb(server.pid)
+        peak_mb = peak_rss_mb(server.pid)
         body = b'{"pixels":[' + b",".join([b"[0,0]"] * JSON_PAIRS) + b"]}"
         with concurrent.futures.ThreadPoolExecutor(2) as pool:
             answer = pool.submit(post_json, port, body)

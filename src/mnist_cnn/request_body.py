@@ -12,6 +12,7 @@ import anyio
 import numpy as np
 import orjson
 from fastapi import HTTPException, Request
+from python_multipart.multipart import parse_options_header
 from starlette.datastructures import UploadFile
 
 from mnist_cnn.data import IMAGE_SIZE
@@ -109,11 +110,8 @@ def _decode_base64(value: Any) -> tuple[bytes, str | None]:
 
 def _truncated(body: bytes, content_type: str) -> bool:
     """Whether a multipart body lacks its closing boundary (`--BOUNDARY--`)."""
-    for parameter in content_type.split(";")[1:]:
-        key, _, value = parameter.strip().partition("=")
-        if key.lower() == "boundary" and value:
-            return b"--" + value.strip('"').encode("latin-1") + b"--" not in body
-    return False
+    boundary = parse_options_header(content_type)[1].get(b"boundary")
+    return bool(boundary) and b"--" + boundary + b"--" not in body
 
 
 async def _preprocess_in_thread(
